@@ -1,0 +1,146 @@
+//go:build mage
+
+// The project's targets. Each is a thin call into internal/; `mage -l` lists them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/magefile/mage/mg"
+	"github.com/magefile/mage/sh"
+
+	"github.com/dtap-platform/monorepo/internal/bench"
+	"github.com/dtap-platform/monorepo/internal/image"
+)
+
+// service is the service that image and deploy targets build; the toolkit takes it as a
+// parameter, so a second service under services/ is one variable away.
+var service = envOr("SERVICE", "api")
+
+// Aliases keep `mage test` as the unit tests.
+var Aliases = map[string]any{
+	"test": Test.Unit,
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// Build compiles every package and writes the service binary to bin/.
+func Build(ctx context.Context) error {
+	if err := sh.RunV("go", "build", "./..."); err != nil {
+		return err
+	}
+	return sh.RunWithV(map[string]string{"CGO_ENABLED": "0"}, "go", "build", "-trimpath",
+		"-o", "bin/"+service, "./services/"+service)
+}
+
+// Lint checks formatting (gofmt) and runs go vet, including the integration tests.
+func Lint(ctx context.Context) error {
+	out, err := sh.Output("gofmt", "-l", ".")
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		return fmt.Errorf("gofmt: these files need formatting (run gofmt -w):\n%s", out)
+	}
+	return sh.RunV("go", "vet", "-tags", "integration", "./...")
+}
+
+// Bench runs the load benchmark: the service's GET /config against a bare net/http handler.
+func Bench(ctx context.Context) error {
+	_, err := bench.Run(ctx, bench.Options{Rounds: 3, Round: 5 * time.Second, Workers: 16}, os.Stdout)
+	return err
+}
+
+// Test groups the test targets.
+type Test mg.Namespace
+
+// Unit runs the unit tests (go test ./...), with the race detector.
+func (Test) Unit(ctx context.Context) error {
+	return sh.RunV("go", "test", "-race", "-count=1", "./...")
+}
+
+// Integration runs the container and cluster tests against the real image (needs Docker).
+func (Test) Integration(ctx context.Context) error {
+	if err := image.Ping(ctx); err != nil {
+		return err
+	}
+	ref, err := buildImage(ctx)
+	if err != nil {
+		return err
+	}
+	env := map[string]string{"API_IMAGE": ref.String()}
+	for k, v := range testcontainersEnv(ctx) {
+		env[k] = v
+	}
+	return sh.RunWithV(env, "go", "test", "-tags", "integration", "-count=1", "-v", "-timeout", "60m", "./test/...")
+}
+
+// All runs lint, the unit tests and the integration tests: the README's test command.
+func (Test) All(ctx context.Context) error {
+	mg.SerialCtxDeps(ctx, Lint, Test.Unit, Test.Integration)
+	return nil
+}
+
+// Image groups the image targets.
+type Image mg.Namespace
+
+// Build builds the service image from the Dockerfile, tagged with the short git sha (+ -dirty).
+func (Image) Build(ctx context.Context) error {
+	ref, err := buildImage(ctx)
+	if err != nil {
+		return err
+	}
+	size, err := image.Size(ctx, ref)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("built %s (%.2f MB)\n", ref, float64(size)/1e6)
+	return nil
+}
+
+func buildImage(ctx context.Context) (image.Ref, error) {
+	tag := os.Getenv("IMAGE_TAG")
+	if tag == "" {
+		var err error
+		if tag, err = image.GitTag(ctx, "."); err != nil {
+			return image.Ref{}, err
+		}
+	}
+	ref := image.Ref{Repository: envOr("IMAGE_NAME", service), Tag: tag}
+	if err := image.ValidateRepository(ref.Repository); err != nil {
+		return ref, err
+	}
+	fmt.Printf("building %s\n", ref)
+	return ref, image.Build(ctx, image.BuildOptions{
+		Dir: ".", Service: service, Ref: ref, Version: tag, Revision: image.Revision(ctx, "."), Output: os.Stdout,
+	})
+}
+
+// testcontainersEnv adapts testcontainers to the engine: published ports are reached on
+// loopback, and where the Ryuk reaper image cannot be had (no registry), Ryuk is disabled and
+// the tests clean up after themselves with t.Cleanup.
+func testcontainersEnv(ctx context.Context) map[string]string {
+	env := map[string]string{}
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && !strings.HasPrefix(os.Getenv("DOCKER_HOST"), "tcp://") {
+		env["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1"
+	}
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+		if _, err := image.DockerOutput(ctx, "image", "inspect", ryukImage); err != nil {
+			fmt.Printf("note: %s is not available locally, so Ryuk is disabled; the tests remove their containers with t.Cleanup\n", ryukImage)
+			env["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+		}
+	}
+	return env
+}
+
+// ryukImage is the reaper image testcontainers-go v0.45 pulls.
+const ryukImage = "testcontainers/ryuk:0.13.0"

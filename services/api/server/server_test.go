@@ -1,0 +1,323 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/dtap-platform/monorepo/services/api/config"
+)
+
+const secretValue = "s3cr3t-do-not-show"
+
+// syncBuffer is a log sink that the server's goroutines and the test can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func testConfig() config.Config {
+	return config.Config{
+		Port: 18081, LogLevel: slog.LevelDebug, Environment: "dev", Release: "api-dev",
+		ShutdownDrain: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Files:   map[string]string{"greeting": "hello"},
+		Env:     map[string]string{"APP_FEATURE": "on"},
+		Secrets: map[string]config.Secret{"db-password": secretValue},
+	}
+}
+
+func newTestServer(t *testing.T) (*Server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	s, err := New(testConfig(), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		BuildInfo{Version: "1.2.3", Commit: "abc1234", BuildTime: "2026-11-25T00:00:00Z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, logs
+}
+
+func do(t *testing.T, h http.Handler, method, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	return rec
+}
+
+func decode(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("body is not JSON: %v: %q", err, rec.Body.String())
+	}
+	return m
+}
+
+func TestEndpointsAnswerWithStatusAndJSON(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.ready.Store(true)
+	tests := []struct {
+		method, path string
+		status       int
+		field, want  string
+	}{
+		{"GET", PathHealthz, 200, "status", "ok"},
+		{"GET", PathReadyz, 200, "status", "ready"},
+		{"GET", PathVersion, 200, "commit", "abc1234"},
+		{"GET", PathConfig, 200, "environment", "dev"},
+		{"GET", "/no/such/path", 404, "error", "no route for this path"},
+		{"POST", PathConfig, 405, "error", "method not allowed for this path"},
+		{"DELETE", PathHealthz, 405, "error", "method not allowed for this path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			rec := do(t, s.Router(), tt.method, tt.path)
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if got := decode(t, rec)[tt.field]; got != tt.want {
+				t.Errorf("%s = %v, want %q", tt.field, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestReadyzIs503UntilServing(t *testing.T) {
+	s, _ := newTestServer(t)
+	if rec := do(t, s.Router(), "GET", PathReadyz); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz before Run = %d, want 503", rec.Code)
+	}
+}
+
+func TestConfigShowsEverythingButSecretValues(t *testing.T) {
+	s, logs := newTestServer(t)
+	rec := do(t, s.Router(), "GET", PathConfig)
+	body := rec.Body.String()
+	var got configView
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Environment != "dev" || got.Release != "api-dev" || got.Version != "1.2.3" || got.LogLevel != "debug" ||
+		got.Port != 18081 || got.Config["greeting"] != "hello" || got.Env["APP_FEATURE"] != "on" {
+		t.Errorf("/config = %s", body)
+	}
+	if got.Secrets["db-password"] != config.Redacted {
+		t.Errorf("secret key must be listed with a redacted value: %s", body)
+	}
+	if strings.Contains(body, secretValue) || strings.Contains(logs.String(), secretValue) {
+		t.Errorf("secret value leaked:\nbody: %s\nlogs: %s", body, logs)
+	}
+	if rec.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q", rec.Header().Get("Cache-Control"))
+	}
+}
+
+func TestAPanicBecomesALoggedJSON500AndTheServerSurvives(t *testing.T) {
+	s, logs := newTestServer(t)
+	s.Router().Get("/boom", func(http.ResponseWriter, *http.Request) { panic("kaboom") })
+
+	rec := do(t, s.Router(), "GET", "/boom")
+	if rec.Code != http.StatusInternalServerError {
+		t.Fatalf("status = %d, want 500", rec.Code)
+	}
+	if got := decode(t, rec)["error"]; got != "Internal Server Error" {
+		t.Errorf("error = %v", got)
+	}
+	if !strings.Contains(logs.String(), `"panic":"kaboom"`) || !strings.Contains(logs.String(), `"stack":`) {
+		t.Errorf("panic not logged with its stack: %s", logs)
+	}
+	if rec := do(t, s.Router(), "GET", PathHealthz); rec.Code != http.StatusOK {
+		t.Errorf("after a panic, healthz = %d", rec.Code)
+	}
+}
+
+func TestAccessLogHasOneJSONLinePerRequest(t *testing.T) {
+	s, logs := newTestServer(t)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", PathConfig, nil)
+	req.Header.Set("X-Request-Id", "req-42")
+	s.Router().ServeHTTP(rec, req)
+
+	var line map[string]any
+	if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil {
+		t.Fatalf("want exactly one JSON line, got %q: %v", logs, err)
+	}
+	want := map[string]any{"msg": "request", "method": "GET", "route": PathConfig, "status": float64(200), "request_id": "req-42"}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("access line %s = %v, want %v (line: %v)", k, line[k], v, line)
+		}
+	}
+	if _, ok := line["duration_ms"]; !ok {
+		t.Errorf("access line has no duration_ms: %v", line)
+	}
+}
+
+func TestMetricsLabelRoutesByPatternNotByRawPath(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.Router().Get("/items/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	for _, p := range []string{"/items/1", "/items/2", "/items/3", "/nope/a", "/nope/b"} {
+		do(t, s.Router(), "GET", p)
+	}
+	do(t, s.Router(), "GET", PathConfig)
+
+	body := do(t, s.Router(), "GET", PathMetrics).Body.String()
+	for _, want := range []string{
+		`http_requests_total{code="204",method="GET",route="/items/{id}"} 3`,
+		`http_requests_total{code="404",method="GET",route="unmatched"} 2`,
+		`http_requests_total{code="200",method="GET",route="/config"} 1`,
+		`http_request_duration_seconds_count{code="204",method="GET",route="/items/{id}"} 3`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	for _, raw := range []string{`route="/items/1"`, `route="/nope/a"`} {
+		if strings.Contains(body, raw) {
+			t.Errorf("metrics carry a raw path label %s", raw)
+		}
+	}
+	if n, err := testutil.GatherAndCount(s.registry, MetricRequests); err != nil || n != 4 {
+		t.Errorf("%s series = %d (%v), want 4: one per route, method and code", MetricRequests, n, err)
+	}
+}
+
+func TestMetricsBoundTheMethodLabel(t *testing.T) {
+	s, _ := newTestServer(t)
+	do(t, s.Router(), "BREW", PathConfig)
+	if body := do(t, s.Router(), "GET", PathMetrics).Body.String(); !strings.Contains(body, `method="other"`) || strings.Contains(body, "BREW") {
+		t.Errorf("non-standard method not folded into other")
+	}
+}
+
+// TestShutdownDrainsThenFinishesInFlightRequests: after the signal, readiness is 503 at once
+// while the server still serves; a request in flight when Shutdown starts completes; Run
+// returns nil (the process then exits 0).
+func TestShutdownDrainsThenFinishesInFlightRequests(t *testing.T) {
+	s, logs := newTestServer(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	s.Router().Get("/slow", func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		<-release
+		writeJSON(w, http.StatusOK, map[string]string{"slow": "done"})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	ctx, signal := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx, ln) }()
+	waitFor(t, func() bool { return get(base+PathReadyz) == 200 })
+
+	slow := make(chan int, 1)
+	go func() { slow <- get(base + "/slow") }()
+	<-started
+
+	signal() // SIGTERM
+	waitFor(t, func() bool { return !s.Ready() })
+	if code := get(base + PathReadyz); code != http.StatusServiceUnavailable {
+		t.Errorf("readyz during drain = %d, want 503", code)
+	}
+	if code := get(base + PathHealthz); code != http.StatusOK {
+		t.Errorf("healthz during drain = %d, want 200: the server still serves", code)
+	}
+	// Past the drain delay, Shutdown is under way with /slow still in flight.
+	waitFor(t, func() bool { return strings.Contains(logs.String(), "draining") })
+	time.Sleep(s.cfg.ShutdownDrain + 100*time.Millisecond)
+	close(release)
+	if code := <-slow; code != http.StatusOK {
+		t.Errorf("in-flight request = %d, want 200", code)
+	}
+	if err := <-runErr; err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}
+
+func TestShutdownTimeoutIsAnError(t *testing.T) {
+	s, _ := newTestServer(t)
+	s.cfg.ShutdownDrain, s.cfg.ShutdownTimeout = 0, 100*time.Millisecond
+	started := make(chan struct{})
+	s.Router().Get("/stuck", func(http.ResponseWriter, *http.Request) { close(started); time.Sleep(2 * time.Second) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, signal := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx, ln) }()
+	go get("http://" + ln.Addr().String() + "/stuck")
+	<-started
+	signal()
+	if err := <-runErr; err == nil || !strings.Contains(err.Error(), "shutdown within 100ms") {
+		t.Errorf("Run = %v, want a shutdown timeout error", err)
+	}
+}
+
+func TestServerSetsHardeningLimits(t *testing.T) {
+	s, _ := newTestServer(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go func() { _ = s.Run(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A header block over MaxHeaderBytes is refused with 431.
+	_, _ = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", MaxHeaderBytes+4096)+"\r\n\r\n")
+	status, _ := bufio.NewReader(conn).ReadString('\n')
+	if !strings.Contains(status, "431") {
+		t.Errorf("oversized headers: got %q, want 431", status)
+	}
+}
+
+func get(url string) int {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return 0
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
