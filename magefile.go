@@ -143,4 +143,4 @@ func testcontainersEnv(ctx context.Context) map[string]string {
 }
 
 // ryukImage is the reaper image testcontainers-go v0.45 pulls.
-const ryukImage = "testcontainers/ryuk:0.13.0"
+const ryukImage = "testcontainers/ryuk:0.14.0"

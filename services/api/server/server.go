@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -69,6 +70,8 @@ type Server struct {
 	router     chi.Router
 	registry   *prometheus.Registry
 	configJSON []byte
+	// configLength is len(configJSON), formatted once.
+	configLength string
 }
 
 // New builds the server and its routes. It is not ready until Run has bound its listener.
@@ -78,7 +81,7 @@ func New(cfg config.Config, log *slog.Logger, build BuildInfo) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("render /config: %w", err)
 	}
-	s.configJSON = body
+	s.configJSON, s.configLength = body, strconv.Itoa(len(body))
 	s.router = s.routes()
 	return s, nil
 }
