@@ -14,6 +14,7 @@ import (
 	"github.com/magefile/mage/sh"
 
 	"github.com/dtap-platform/monorepo/internal/bench"
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/image"
 )
 
@@ -144,3 +145,35 @@ func testcontainersEnv(ctx context.Context) map[string]string {
 
 // ryukImage is the reaper image testcontainers-go v0.45 pulls.
 const ryukImage = "testcontainers/ryuk:0.14.0"
+
+// Kind groups the local cluster targets.
+type Kind mg.Namespace
+
+// Up creates or reuses the local kind cluster and its registry, and waits until it is Ready.
+func (Kind) Up(ctx context.Context) error {
+	o, err := cluster.OptionsFromEnv(".")
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	t, err := cluster.Up(ctx, o)
+	if err != nil {
+		return err
+	}
+	verb := "reused"
+	if t.Created {
+		verb = fmt.Sprintf("created in %s", t.Create.Round(time.Second))
+	}
+	fmt.Printf("cluster %q %s, ready after %s more; %s in all\n  kubeconfig: %s\n  registry:   %s (push images as %s/<name>:<tag>)\n",
+		o.Name, verb, t.Ready.Round(time.Second), time.Since(start).Round(time.Second), o.Kubeconfig, o.Registry(), o.Registry())
+	return nil
+}
+
+// Down deletes the local kind cluster, its registry and its kubeconfig.
+func (Kind) Down(ctx context.Context) error {
+	o, err := cluster.OptionsFromEnv(".")
+	if err != nil {
+		return err
+	}
+	return cluster.Down(ctx, o)
+}
