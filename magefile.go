@@ -15,6 +15,7 @@ import (
 
 	"github.com/dtap-platform/monorepo/internal/bench"
 	"github.com/dtap-platform/monorepo/internal/cluster"
+	"github.com/dtap-platform/monorepo/internal/deploy"
 	"github.com/dtap-platform/monorepo/internal/image"
 )
 
@@ -176,4 +177,55 @@ func (Kind) Down(ctx context.Context) error {
 		return err
 	}
 	return cluster.Down(ctx, o)
+}
+
+// Deploy builds and pushes the image, then installs or upgrades the release in env (dev, test, staging, prod) with Terraform.
+func Deploy(ctx context.Context, env string) error {
+	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := deploy.Deploy(ctx, s, os.Stdout)
+	if err != nil {
+		return err
+	}
+	change := "applied"
+	if !res.Changed {
+		change = "no changes"
+	}
+	fmt.Printf("\ndeployed %s to %s (%s) in %s\n", service, env, change, time.Since(start).Round(100*time.Millisecond))
+	fmt.Printf("  url:        %s\n  image:      %s\n  namespace:  %s\n  revision:   %s\n  /config:    environment=%v release=%v version=%v\n",
+		res.URL, res.Image, res.Namespace, res.Revision, res.Config["environment"], res.Config["release"], res.Config["version"])
+	for _, st := range res.Steps {
+		fmt.Printf("  %-48s %8s\n", st.Name, st.Took.Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+// Plan shows what `deploy env` would change in the cluster, and changes nothing.
+func Plan(ctx context.Context, env string) error {
+	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	changed, err := deploy.Plan(ctx, s, os.Stdout)
+	if err != nil {
+		return err
+	}
+	if changed {
+		fmt.Printf("\n%s: the plan above would change the release; nothing was changed\n", env)
+	} else {
+		fmt.Printf("\n%s: no changes; the release matches the source\n", env)
+	}
+	return nil
+}
+
+// Destroy removes the release of env and its namespace (prod needs CONFIRM_PROD=yes).
+func Destroy(ctx context.Context, env string) error {
+	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	return deploy.Destroy(ctx, s, os.Stdout)
 }

@@ -4,7 +4,6 @@
 package tf
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-version"
 	install "github.com/hashicorp/hc-install"
@@ -23,6 +21,8 @@ import (
 	"github.com/hashicorp/hc-install/src"
 	"github.com/hashicorp/terraform-exec/tfexec"
 	tfjson "github.com/hashicorp/terraform-json"
+
+	"github.com/dtap-platform/monorepo/internal/lineprefix"
 )
 
 // Constraint is the Terraform versions the modules accept (versions.tf); Pinned is the
@@ -88,7 +88,7 @@ func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
 	if err := t.SetEnv(tfexec.CleanEnv(env)); err != nil {
 		return nil, err
 	}
-	w := &prefixWriter{w: out, prefix: prefix}
+	w := lineprefix.New(out, prefix)
 	t.SetStdout(w)
 	t.SetStderr(w)
 	return &Runner{tf: t, dir: dir}, nil
@@ -239,28 +239,4 @@ func (r *Runner) Validate(ctx context.Context) error {
 		msgs = append(msgs, fmt.Sprintf("%s: %s: %s", d.Severity, d.Summary, d.Detail))
 	}
 	return errors.New(strings.Join(msgs, "\n"))
-}
-
-// prefixWriter writes each line under a prefix, so terraform's output reads as one step.
-type prefixWriter struct {
-	mu     sync.Mutex
-	w      io.Writer
-	prefix string
-	buf    bytes.Buffer
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf.Write(b)
-	for {
-		line, err := p.buf.ReadBytes('\n')
-		if err != nil {
-			p.buf.Write(line) // incomplete: keep for the next write
-			return len(b), nil
-		}
-		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
-			return 0, err
-		}
-	}
 }

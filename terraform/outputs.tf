@@ -1,0 +1,24 @@
+output "url" {
+  description = "Public URL of the service, or how to reach it when it has none."
+  value       = var.base_url != "" ? var.base_url : "none: kubectl -n ${module.app.namespace} port-forward svc/${module.app.release_name} 8080:http"
+}
+
+output "namespace" {
+  description = "Namespace of the release."
+  value       = module.app.namespace
+}
+
+output "release" {
+  description = "Name of the Helm release."
+  value       = module.app.release_name
+}
+
+output "revision" {
+  description = "Revision of the Helm release."
+  value       = module.app.revision
+}
+
+output "status" {
+  description = "Status of the Helm release."
+  value       = module.app.status
+}
