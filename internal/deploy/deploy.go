@@ -136,7 +136,12 @@ func Deploy(ctx context.Context, s Settings, out io.Writer) (*Result, error) {
 		return nil, err
 	}
 	ref := image.Ref{Repository: s.ImageRepository(), Tag: s.ImageTag}
-	if err := r.step("build image "+ref.String(), func() error {
+	if s.SkipBuild {
+		// Promotion: the same image, already built (and tested), goes to the next environment.
+		if _, err := image.DockerOutput(ctx, "image", "inspect", ref.Repository+":"+ref.Tag); err != nil {
+			return nil, fmt.Errorf("SKIP_BUILD=true but %s is not a local image: build it first, or unset SKIP_BUILD", ref)
+		}
+	} else if err := r.step("build image "+ref.String(), func() error {
 		return image.Build(ctx, image.BuildOptions{Dir: s.RepoRoot, Service: s.Service, Ref: ref,
 			Version: s.ImageTag, Revision: image.Revision(ctx, s.RepoRoot), Output: lineprefix.New(out, "  [docker] ")})
 	}); err != nil {

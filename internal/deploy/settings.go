@@ -40,6 +40,7 @@ type Settings struct {
 	Timeout     time.Duration     // DEPLOY_TIMEOUT
 	Backend     string            // TF_BACKEND_CONFIG: a -backend-config file
 	Confirmed   bool              // CONFIRM_PROD=yes
+	SkipBuild   bool              // SKIP_BUILD=true: promote an image that is already built
 	Local       bool              // the embedded local kind cluster is the target
 	Cluster     cluster.Options   // the local cluster, when Local
 
@@ -121,6 +122,7 @@ func Resolve(ctx context.Context, repoRoot, env string, getenv Getenv, environ [
 		}
 	}
 	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
+	s.SkipBuild = getenv("SKIP_BUILD") == "true"
 
 	// The target cluster: explicit (KUBECONFIG, KUBE_CONTEXT, or a current context in the
 	// default kubeconfig), else the embedded local kind cluster.

@@ -23,24 +23,6 @@ func terraformPath(t *testing.T) string {
 	return p
 }
 
-// ProviderMirror is where Terraform finds a hashicorp/helm provider without the registry, if
-// anywhere: its implied local mirror directories.
-func providerMirror() string {
-	home, _ := os.UserHomeDir()
-	for _, dir := range []string{
-		filepath.Join(home, ".terraform.d", "plugins"),
-		filepath.Join(home, ".local", "share", "terraform", "plugins"),
-		"/usr/local/share/terraform/plugins",
-		"/usr/share/terraform/plugins",
-	} {
-		matches, _ := filepath.Glob(filepath.Join(dir, "registry.terraform.io", "hashicorp", "helm", "3.*", "*", "terraform-provider-helm*"))
-		if len(matches) > 0 {
-			return matches[0]
-		}
-	}
-	return ""
-}
-
 func TestModulesAreFormatted(t *testing.T) {
 	tfPath := terraformPath(t)
 	for _, dir := range []string{"terraform", filepath.Join("modules", "helm-release")} {
@@ -62,7 +44,7 @@ func TestModulesAreFormatted(t *testing.T) {
 // work tree gets no .terraform directory or lock file from a local provider build.
 func TestModulesValidate(t *testing.T) {
 	tfPath := terraformPath(t)
-	provider := providerMirror()
+	provider := MirroredProvider()
 	if provider == "" {
 		t.Skip("SKIPPED: the hashicorp/helm provider v3 is not in any of Terraform's implied local mirror " +
 			"directories (~/.terraform.d/plugins/registry.terraform.io/hashicorp/helm/<version>/<os_arch>/), and the " +

@@ -240,3 +240,22 @@ func (r *Runner) Validate(ctx context.Context) error {
 	}
 	return errors.New(strings.Join(msgs, "\n"))
 }
+
+// MirroredProvider returns the path of a hashicorp/helm v3 provider in one of Terraform's
+// implied local mirror directories, or "" when there is none. Where the Terraform registry
+// cannot be reached, that is the only place Terraform can find it.
+func MirroredProvider() string {
+	home, _ := os.UserHomeDir()
+	for _, dir := range []string{
+		filepath.Join(home, ".terraform.d", "plugins"),
+		filepath.Join(home, ".local", "share", "terraform", "plugins"),
+		"/usr/local/share/terraform/plugins",
+		"/usr/share/terraform/plugins",
+	} {
+		matches, _ := filepath.Glob(filepath.Join(dir, "registry.terraform.io", "hashicorp", "helm", "3.*", "*", "terraform-provider-helm*"))
+		if len(matches) > 0 {
+			return matches[0]
+		}
+	}
+	return ""
+}
