@@ -1,0 +1,3 @@
+module dtap-lab/small
+
+go 1.26.0
