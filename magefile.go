@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/deploy"
 	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/tf"
 )
 
 // service is the service that image and deploy targets build; the toolkit takes it as a
@@ -44,7 +46,7 @@ func Build(ctx context.Context) error {
 		"-o", "bin/"+service, "./services/"+service)
 }
 
-// Lint checks formatting (gofmt) and runs go vet, including the integration tests.
+// Lint checks gofmt, go vet (integration tests included), terraform fmt and the chart of every environment.
 func Lint(ctx context.Context) error {
 	out, err := sh.Output("gofmt", "-l", ".")
 	if err != nil {
@@ -53,7 +55,36 @@ func Lint(ctx context.Context) error {
 	if out != "" {
 		return fmt.Errorf("gofmt: these files need formatting (run gofmt -w):\n%s", out)
 	}
-	return sh.RunV("go", "vet", "-tags", "integration", "./...")
+	if err := sh.RunV("go", "vet", "-tags", "integration", "./..."); err != nil {
+		return err
+	}
+	if err := terraformFmt(ctx); err != nil {
+		return err
+	}
+	return Chart{}.Lint(ctx)
+}
+
+// terraformFmt checks that both Terraform modules are formatted.
+func terraformFmt(ctx context.Context) error {
+	tfPath, err := exec.LookPath("terraform")
+	if err != nil {
+		fmt.Println("lint: terraform is not on PATH; terraform fmt skipped (install Terraform to check the modules)")
+		return nil
+	}
+	for _, dir := range []string{"terraform", "modules/helm-release"} {
+		r, err := tf.New(dir, tfPath, os.Stdout, "")
+		if err != nil {
+			return err
+		}
+		files, err := r.FormatCheck(ctx)
+		if err != nil {
+			return err
+		}
+		if len(files) > 0 {
+			return fmt.Errorf("terraform fmt: %s need formatting (run terraform fmt -recursive %s)", strings.Join(files, ", "), dir)
+		}
+	}
+	return nil
 }
 
 // Bench runs the load benchmark: the service's GET /config against a bare net/http handler.

@@ -23,9 +23,7 @@ module "app" {
   sensitive_values = var.sensitive_values
   timeout          = var.timeout
 
-  # The root module's own inputs come last, so they win over the values files.
-  values = merge(var.values, {
-    environment = var.environment
-    baseUrl     = var.base_url
-  })
+  # The root module's own inputs come last, so they win over the values files; an empty
+  # base_url keeps the environment file's baseUrl.
+  values = merge(var.values, { environment = var.environment }, var.base_url == "" ? {} : { baseUrl = var.base_url })
 }

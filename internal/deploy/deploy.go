@@ -238,16 +238,12 @@ func (r *Runner) watch(ctx context.Context) string {
 		if err != nil {
 			continue
 		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		progress := fmt.Sprintf("%d/%d pods ready, %d updated", d.Status.ReadyReplicas, want, d.Status.UpdatedReplicas)
+		progress, done := rollout.Progress(d)
 		if progress != last {
 			fmt.Fprintf(r.Out, "  %s\n", progress)
 			last = progress
 		}
-		if d.Status.UpdatedReplicas < want || d.Status.ReadyReplicas < want {
+		if !done {
 			if text := rollout.Diagnose(ctx, r.clients, d); strings.Contains(text, "waiting:") || strings.Contains(text, "not scheduled") || strings.Contains(text, "last exit") {
 				diagnosis = text
 			}
@@ -346,7 +342,17 @@ func tfVars(s Settings, ref image.Ref) map[string]any {
 		"kube_context":     s.KubeContext,
 		"values_files":     nonNil(s.ValuesFiles),
 		"timeout":          int(s.Timeout.Seconds()),
+		"values":           chartValues(s),
 	}
+}
+
+// chartValues are the non-secret chart values deploy sets: with SECRET_* values given, the
+// chart creates the Secret that holds them (their values go through set_sensitive only).
+func chartValues(s Settings) map[string]any {
+	if len(s.Secrets) == 0 {
+		return map[string]any{}
+	}
+	return map[string]any{"secret": map[string]any{"create": true}}
 }
 
 func nonNil(s []string) []string {
@@ -356,9 +362,10 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// writeSecretVars writes the secrets as the chart's secret.data, for set_sensitive.
+// writeSecretVars writes the secrets as the chart's secret.data, for set_sensitive, to a
+// private file.
 func writeSecretVars(path string, secrets map[string]string) error {
-	sensitive := map[string]string{"secret.create": "true"}
+	sensitive := map[string]string{}
 	for k, v := range secrets {
 		sensitive["secret.data."+k] = v
 	}

@@ -173,7 +173,7 @@ func TestTFVarsHoldNoSecretAndSecretVarsArePrivate(t *testing.T) {
 		t.Errorf("secret vars mode = %v (%v), want 0600", info.Mode().Perm(), err)
 	}
 	sb, _ := os.ReadFile(sp)
-	if !strings.Contains(string(sb), `"secret.data.db-password":"`+secret+`"`) || !strings.Contains(string(sb), `"secret.create":"true"`) {
+	if !strings.Contains(string(sb), `"secret.data.db-password":"`+secret+`"`) || !strings.Contains(string(b), `"create": true`) {
 		t.Errorf("secret vars = %s", sb)
 	}
 }

@@ -91,6 +91,18 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// created is the image's creation time: the commit time (as SOURCE_DATE_EPOCH would be), so
+// that building the same source again reuses every cached layer and gives the same image and
+// digest, and a no-change deploy changes nothing. Without git, the current time.
+func created(ctx context.Context, dir string) string {
+	if t, err := git(ctx, dir, "log", "-1", "--format=%cI"); err == nil {
+		if ct, err := time.Parse(time.RFC3339, t); err == nil {
+			return ct.UTC().Format(time.RFC3339)
+		}
+	}
+	return time.Now().UTC().Format(time.RFC3339)
+}
+
 // BuildOptions describe one image build from the repository's Dockerfile.
 type BuildOptions struct {
 	Dir      string // build context: the repository root
@@ -110,7 +122,7 @@ func Build(ctx context.Context, o BuildOptions) error {
 		"--build-arg", "SERVICE=" + o.Service,
 		"--build-arg", "VERSION=" + o.Version,
 		"--build-arg", "REVISION=" + o.Revision,
-		"--build-arg", "CREATED=" + time.Now().UTC().Format(time.RFC3339),
+		"--build-arg", "CREATED=" + created(ctx, o.Dir),
 		o.Dir}
 	if goImage := os.Getenv("GO_IMAGE"); goImage != "" {
 		args = append(args[:len(args)-1], "--build-arg", "GO_IMAGE="+goImage, o.Dir)

@@ -44,7 +44,7 @@ func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout
 		if err != nil {
 			return fmt.Errorf("deployment %s/%s: %w", ns, name, err)
 		}
-		progress, done := status(d)
+		progress, done := Progress(d)
 		if progress != last {
 			fmt.Fprintf(out, "  %s\n", progress)
 			last = progress
@@ -64,8 +64,9 @@ func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout
 	}
 }
 
-// status reads progress the way `kubectl rollout status` does.
-func status(d *appsv1.Deployment) (string, bool) {
+// Progress reads a Deployment's rollout the way `kubectl rollout status` does: a line such as
+// "2/3 pods ready, 3/3 updated", and whether the rollout is complete.
+func Progress(d *appsv1.Deployment) (string, bool) {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
 		want = *d.Spec.Replicas

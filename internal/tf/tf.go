@@ -63,6 +63,7 @@ func Ensure(ctx context.Context, cacheDir string) (string, error) {
 type Runner struct {
 	tf  *tfexec.Terraform
 	dir string
+	out io.Writer
 }
 
 // New prepares terraform in dir. Output goes to out, each line under prefix. The process
@@ -91,7 +92,7 @@ func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
 	w := lineprefix.New(out, prefix)
 	t.SetStdout(w)
 	t.SetStderr(w)
-	return &Runner{tf: t, dir: dir}, nil
+	return &Runner{tf: t, dir: dir, out: w}, nil
 }
 
 // Init initialises the working directory; backendConfig, when set, is a -backend-config file.
@@ -115,7 +116,9 @@ func providerHint(err error) string {
 
 // Workspace selects the workspace, creating it when it does not exist.
 func (r *Runner) Workspace(ctx context.Context, name string) error {
+	quiet := r.quiet()
 	list, current, err := r.tf.WorkspaceList(ctx)
+	quiet()
 	if err != nil {
 		return fmt.Errorf("terraform workspace list: %w", err)
 	}
@@ -131,6 +134,7 @@ func (r *Runner) Workspace(ctx context.Context, name string) error {
 
 // HasWorkspace reports whether the workspace exists, without creating it.
 func (r *Runner) HasWorkspace(ctx context.Context, name string) (bool, error) {
+	defer r.quiet()()
 	list, _, err := r.tf.WorkspaceList(ctx)
 	if err != nil {
 		return false, fmt.Errorf("terraform workspace list: %w", err)
@@ -174,6 +178,7 @@ func (r *Runner) Apply(ctx context.Context, planFile string) error {
 
 // Outputs returns the root module's outputs as strings.
 func (r *Runner) Outputs(ctx context.Context) (map[string]string, error) {
+	defer r.quiet()()
 	metas, err := r.tf.Output(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("terraform output: %w", err)
@@ -192,8 +197,16 @@ func (r *Runner) Outputs(ctx context.Context) (map[string]string, error) {
 	return out, nil
 }
 
+// quiet stops terraform's stdout from reaching the user until the returned func is called:
+// `show -json` and `output -json` print sensitive values in clear, for machines only.
+func (r *Runner) quiet() func() {
+	r.tf.SetStdout(io.Discard)
+	return func() { r.tf.SetStdout(r.out) }
+}
+
 // Resources lists the resources in the current workspace's state.
 func (r *Runner) Resources(ctx context.Context) ([]string, error) {
+	defer r.quiet()()
 	state, err := r.tf.Show(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("terraform show: %w", err)
@@ -227,6 +240,7 @@ func (r *Runner) FormatCheck(ctx context.Context) ([]string, error) {
 
 // Validate runs terraform validate and returns its diagnostics as one error.
 func (r *Runner) Validate(ctx context.Context) error {
+	defer r.quiet()()
 	out, err := r.tf.Validate(ctx)
 	if err != nil {
 		return err

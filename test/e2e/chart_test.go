@@ -1,0 +1,280 @@
+//go:build integration
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/release"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/environments"
+	"github.com/dtap-platform/monorepo/internal/rollout"
+	"github.com/dtap-platform/monorepo/services/api/server"
+)
+
+// envValues are env's values (chart defaults, values-<env>.yaml) with overrides on top, as
+// mage deploy merges them.
+func envValues(t *testing.T, env string, overrides map[string]any) map[string]any {
+	t.Helper()
+	vals, err := chart.Values(filepath.Join(repoRoot, environments.ChartDir), env, overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vals
+}
+
+func imageValues() map[string]any {
+	return map[string]any{"repository": lab.image.Repository, "tag": lab.image.Tag, "digest": lab.image.Digest}
+}
+
+// install installs the chart with the Helm SDK and waits for it, as `helm install --wait`.
+func install(t *testing.T, ns, name string, vals map[string]any) *release.Release {
+	t.Helper()
+	chrt, err := chart.Load(filepath.Join(repoRoot, environments.ChartDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := action.NewInstall(helmConfig(t, ns))
+	inst.ReleaseName, inst.Namespace = name, ns
+	inst.Wait, inst.Timeout = true, 3*time.Minute
+	start := time.Now()
+	rel, err := inst.RunWithContext(t.Context(), chrt, vals)
+	if err != nil {
+		t.Fatalf("helm install %s: %v", name, err)
+	}
+	t.Logf("helm install %s: ready in %s", name, time.Since(start).Round(100*time.Millisecond))
+	return rel
+}
+
+// checkServes reaches the release through a port-forward and checks /config and the probes.
+func checkServes(t *testing.T, ns, release, env string) map[string]any {
+	t.Helper()
+	svc := serviceOf(t, ns, release)
+	fwd, err := rollout.ForwardService(t.Context(), lab.cfg, lab.clients, ns, svc, server.PortName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	for _, p := range []string{server.PathReadyz, server.PathHealthz} {
+		if code, body := httpGet(t, fwd.URL+p); code != 200 {
+			t.Errorf("%s via port-forward = %d %s", p, code, body)
+		}
+	}
+	code, body := httpGet(t, fwd.URL+server.PathConfig)
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(body), &cfg); code != 200 || err != nil {
+		t.Fatalf("/config = %d %s (%v)", code, body, err)
+	}
+	if cfg["environment"] != env || cfg["release"] != release {
+		t.Errorf("/config environment=%v release=%v, want %s and %s", cfg["environment"], cfg["release"], env, release)
+	}
+	return cfg
+}
+
+func serviceOf(t *testing.T, ns, release string) string {
+	t.Helper()
+	svcs, err := lab.clients.CoreV1().Services(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release})
+	if err != nil || len(svcs.Items) != 1 {
+		t.Fatalf("services of %s: %v (%d found)", release, err, len(svcs.Items))
+	}
+	return svcs.Items[0].Name
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// checkRunsImageFromRegistry: every pod of the release runs the image by its registry
+// reference, and the runtime resolved exactly the pushed digest.
+func checkRunsImageFromRegistry(t *testing.T, ns, release string) {
+	t.Helper()
+	pods, err := lab.clients.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + release + ",app.kubernetes.io/component!=test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		for i, c := range p.Spec.Containers {
+			// The chart pins the digest: repository@digest (a tag may stand between them).
+			if !strings.HasPrefix(c.Image, lab.image.Repository) || !strings.HasSuffix(c.Image, "@"+lab.image.Digest) {
+				t.Errorf("pod %s runs %s, want %s by digest", p.Name, c.Image, lab.image)
+			}
+			if st := p.Status.ContainerStatuses; len(st) > i && !strings.HasSuffix(st[i].ImageID, lab.image.Digest) {
+				t.Errorf("pod %s image ID %s, want digest %s", p.Name, st[i].ImageID, lab.image.Digest)
+			}
+		}
+	}
+	if len(pods.Items) == 0 {
+		t.Errorf("release %s has no pods", release)
+	}
+}
+
+// helmTest runs the chart's test hooks with the SDK, as `helm test`.
+func helmTest(t *testing.T, ns, name string) {
+	t.Helper()
+	rt := action.NewReleaseTesting(helmConfig(t, ns))
+	rt.Namespace, rt.Timeout = ns, 2*time.Minute
+	rel, err := rt.Run(name)
+	if err != nil {
+		t.Fatalf("helm test %s: %v", name, err)
+	}
+	hooks := 0
+	for _, h := range rel.Hooks {
+		for _, e := range h.Events {
+			if e == release.HookTest {
+				hooks++
+				if h.LastRun.Phase != release.HookPhaseSucceeded {
+					t.Errorf("helm test hook %s: %s", h.Name, h.LastRun.Phase)
+				}
+			}
+		}
+	}
+	if hooks == 0 {
+		t.Error("the chart has no test hooks")
+	}
+	t.Logf("helm test %s: %d hook(s) succeeded", name, hooks)
+}
+
+// uninstall removes the release and checks that nothing labelled with it is left.
+func uninstall(t *testing.T, ns, name string) {
+	t.Helper()
+	un := action.NewUninstall(helmConfig(t, ns))
+	un.Wait, un.Timeout = true, 2*time.Minute
+	if _, err := un.Run(name); err != nil {
+		t.Fatalf("helm uninstall %s: %v", name, err)
+	}
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name}
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		left := leftovers(ctx, t, ns, sel, name)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("after uninstall, still present: %s", strings.Join(left, ", "))
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func leftovers(ctx context.Context, t *testing.T, ns string, sel metav1.ListOptions, name string) []string {
+	var left []string
+	add := func(kind string, n int, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			left = append(left, kind)
+		}
+	}
+	c := lab.clients
+	pods, err := c.CoreV1().Pods(ns).List(ctx, sel)
+	add("pods", len(pods.Items), err)
+	deps, err := c.AppsV1().Deployments(ns).List(ctx, sel)
+	add("deployments", len(deps.Items), err)
+	svcs, err := c.CoreV1().Services(ns).List(ctx, sel)
+	add("services", len(svcs.Items), err)
+	cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, sel)
+	add("configmaps", len(cms.Items), err)
+	secrets, err := c.CoreV1().Secrets(ns).List(ctx, sel)
+	add("secrets", len(secrets.Items), err)
+	helmSecrets, err := c.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	add("helm release records", len(helmSecrets.Items), err)
+	sas, err := c.CoreV1().ServiceAccounts(ns).List(ctx, sel)
+	add("serviceaccounts", len(sas.Items), err)
+	nps, err := c.NetworkingV1().NetworkPolicies(ns).List(ctx, sel)
+	add("networkpolicies", len(nps.Items), err)
+	pdbs, err := c.PolicyV1().PodDisruptionBudgets(ns).List(ctx, sel)
+	add("poddisruptionbudgets", len(pdbs.Items), err)
+	hpas, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, sel)
+	add("horizontalpodautoscalers", len(hpas.Items), err)
+	return left
+}
+
+func TestDevReleaseServesAndPassesHelmTest(t *testing.T) {
+	ns := namespace(t, "e2e-dev")
+	const name = "api"
+	install(t, ns, name, envValues(t, "dev", map[string]any{
+		"image":  imageValues(),
+		"secret": map[string]any{"create": true, "data": map[string]any{"db-password": "e2e-secret-value"}},
+	}))
+	cfg := checkServes(t, ns, name, "dev")
+	if secrets, _ := cfg["secrets"].(map[string]any); secrets["db-password"] != "[REDACTED]" {
+		t.Errorf("/config secrets = %v, want db-password redacted", cfg["secrets"])
+	}
+	checkRunsImageFromRegistry(t, ns, name)
+	helmTest(t, ns, name)
+	uninstall(t, ns, name)
+}
+
+// TestProdShapedRelease installs prod's values as far as one node allows. Relaxed, and only
+// this: required pod anti-affinity becomes preferred (3 replicas cannot each get their own
+// node on a single-node cluster), and the objects whose CRDs the lab cluster lacks
+// (ExternalSecret, ServiceMonitor) stay off, with the secret created by the chart instead.
+// The HPA (min 3), PDB, TLS Ingress, NetworkPolicy and the restricted security context stay.
+func TestProdShapedRelease(t *testing.T) {
+	ns := namespace(t, "e2e-prod")
+	const name = "api"
+	vals := envValues(t, "prod", map[string]any{
+		"image":                 imageValues(),
+		"baseUrl":               "https://api.example.com",
+		"podAntiAffinityPreset": "soft",
+		"externalSecret":        map[string]any{"enabled": false},
+		"serviceMonitor":        map[string]any{"enabled": false},
+		"secret":                map[string]any{"create": true, "existingSecret": "", "data": map[string]any{"db-password": "prod-shaped"}},
+	})
+	install(t, ns, name, vals)
+	checkServes(t, ns, name, "prod")
+	checkRunsImageFromRegistry(t, ns, name)
+
+	ctx := t.Context()
+	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + name}
+	hpas, err := lab.clients.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, sel)
+	if err != nil || len(hpas.Items) != 1 || hpas.Items[0].Spec.MinReplicas == nil || *hpas.Items[0].Spec.MinReplicas < 3 {
+		t.Errorf("prod HPA: %v %+v", err, hpas.Items)
+	}
+	pdbs, err := lab.clients.PolicyV1().PodDisruptionBudgets(ns).List(ctx, sel)
+	if err != nil || len(pdbs.Items) != 1 {
+		t.Errorf("prod PDB: %v, %d found", err, len(pdbs.Items))
+	}
+	ings, err := lab.clients.NetworkingV1().Ingresses(ns).List(ctx, sel)
+	if err != nil || len(ings.Items) != 1 || len(ings.Items[0].Spec.TLS) == 0 || ings.Items[0].Spec.Rules[0].Host != "api.example.com" {
+		t.Errorf("prod Ingress with TLS for api.example.com: %v %+v", err, ings.Items)
+	}
+	// The Deployment leaves replicas to the HPA, which scales up to its minimum on its next sync.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		deps, err := lab.clients.AppsV1().Deployments(ns).List(ctx, sel)
+		if err != nil || len(deps.Items) != 1 {
+			t.Fatalf("prod deployment: %v", err)
+		}
+		if deps.Items[0].Status.ReadyReplicas >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prod: %d ready replicas after 2m, want the HPA minimum of 3", deps.Items[0].Status.ReadyReplicas)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	checkRunsImageFromRegistry(t, ns, name)
+	helmTest(t, ns, name)
+	uninstall(t, ns, name)
+}
