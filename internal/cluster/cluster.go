@@ -112,6 +112,15 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 		if err := checkNodeImage(ctx, o); err != nil {
 			return t, err
 		}
+		// A node that stopped (a Docker restart, a reboot) does not come back reliably: its
+		// address may change under kubeadm's certificates. Recreate it instead.
+		if running, _ := image.DockerOutput(ctx, "inspect", "--format", "{{.State.Running}}", o.controlPlane()); running != "true" {
+			fmt.Fprintf(o.Out, "kind cluster %q exists but its node is stopped: recreating it\n", o.Name)
+			if err := p.Delete(o.Name, o.Kubeconfig); err != nil {
+				return t, fmt.Errorf("delete the stopped cluster %q: %w", o.Name, err)
+			}
+			exists = false
+		}
 	}
 
 	start := time.Now()
