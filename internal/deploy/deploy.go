@@ -201,7 +201,7 @@ func (r *Runner) terraformApply(ctx context.Context, ref image.Ref) (bool, error
 	var changed bool
 	if err := r.step("terraform plan", func() error {
 		var err error
-		changed, err = r.tfRunner.Plan(ctx, planFile, vars.files...)
+		changed, err = r.tfRunner.Plan(ctx, planFile, false, vars.files...)
 		return err
 	}); err != nil {
 		return false, err

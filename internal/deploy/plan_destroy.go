@@ -67,7 +67,7 @@ func Plan(ctx context.Context, s Settings, out io.Writer) (bool, error) {
 	var changed bool
 	err = r.step("terraform plan", func() error {
 		var err error
-		changed, err = r.tfRunner.Plan(ctx, filepath.Join(tmp, "plan.tfplan"), files...)
+		changed, err = r.tfRunner.Plan(ctx, filepath.Join(tmp, "plan.tfplan"), false, files...)
 		return err
 	})
 	return changed, err
@@ -118,7 +118,7 @@ func Destroy(ctx context.Context, s Settings, out io.Writer) error {
 		defer os.RemoveAll(tmp)
 		plan := filepath.Join(tmp, "destroy.tfplan")
 		if err := r.step("terraform destroy", func() error {
-			if _, err := r.tfRunner.PlanDestroy(ctx, plan, varsPath); err != nil {
+			if _, err := r.tfRunner.Plan(ctx, plan, true, varsPath); err != nil {
 				return err
 			}
 			return r.tfRunner.Apply(ctx, plan)

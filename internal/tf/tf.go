@@ -142,28 +142,16 @@ func (r *Runner) HasWorkspace(ctx context.Context, name string) (bool, error) {
 	return slices.Contains(list, name), nil
 }
 
-// Plan writes a plan to planFile and reports whether it changes anything.
-func (r *Runner) Plan(ctx context.Context, planFile string, varFiles ...string) (bool, error) {
-	opts := []tfexec.PlanOption{tfexec.Out(planFile)}
+// Plan writes a plan to planFile (of the destruction, with destroy) and reports whether it
+// changes anything.
+func (r *Runner) Plan(ctx context.Context, planFile string, destroy bool, varFiles ...string) (bool, error) {
+	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(destroy)}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
 	changes, err := r.tf.Plan(ctx, opts...)
 	if err != nil {
 		return false, fmt.Errorf("terraform plan: %w", err)
-	}
-	return changes, nil
-}
-
-// PlanDestroy plans the destruction and reports whether anything would be destroyed.
-func (r *Runner) PlanDestroy(ctx context.Context, planFile string, varFiles ...string) (bool, error) {
-	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(true)}
-	for _, f := range varFiles {
-		opts = append(opts, tfexec.VarFile(f))
-	}
-	changes, err := r.tf.Plan(ctx, opts...)
-	if err != nil {
-		return false, fmt.Errorf("terraform plan -destroy: %w", err)
 	}
 	return changes, nil
 }
