@@ -13,6 +13,11 @@ WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS="-trimpath -tags=nethttpomithttp2" GOTOOLCHAIN=local
 # Only what the service links: the delivery toolkit's dependencies never reach this stage.
 COPY go.mod go.sum ./
+# Compile the service's third-party imports (and the standard library) in a layer that changes
+# only with go.mod/go.sum, so that a code change recompiles just the service: about 8 s instead
+# of 45 s. A unit test keeps this list equal to what services/ imports.
+ARG DEPS="github.com/go-chi/chi/v5 github.com/go-chi/chi/v5/middleware github.com/prometheus/client_golang/prometheus github.com/prometheus/client_golang/prometheus/collectors github.com/prometheus/client_golang/prometheus/promhttp"
+RUN go build ${DEPS}
 COPY services/ services/
 ARG SERVICE=api
 ARG VERSION=dev
