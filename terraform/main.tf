@@ -7,6 +7,8 @@ provider "helm" {
 
 locals {
   chart_path = abspath("${path.module}/../.helm")
+  # The URL the release answers on: base_url, else the environment values file's baseUrl.
+  base_url = var.base_url != "" ? var.base_url : try(yamldecode(file("${local.chart_path}/values-${var.environment}.yaml")).baseUrl, "")
 }
 
 module "app" {

@@ -1,6 +1,6 @@
 output "url" {
-  description = "Public URL of the service, or how to reach it when it has none."
-  value       = var.base_url != "" ? var.base_url : "none: kubectl -n ${module.app.namespace} port-forward svc/${module.app.release_name} 8080:http"
+  description = "Public URL of the service (base_url, else the environment's baseUrl), or how to reach it when it has none."
+  value       = local.base_url != "" ? local.base_url : "none: kubectl -n ${module.app.namespace} port-forward svc/${module.app.release_name} 8080:http"
 }
 
 output "namespace" {

@@ -129,18 +129,18 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 	}
 	t.Registry = time.Since(start)
 
-	if err := os.MkdirAll(filepath.Dir(o.Kubeconfig), 0o700); err != nil {
-		return t, err
-	}
 	start = time.Now()
 	if exists {
 		fmt.Fprintf(o.Out, "reusing kind cluster %q\n", o.Name)
-		if err := p.ExportKubeConfig(o.Name, o.Kubeconfig, false); err != nil {
-			return t, fmt.Errorf("export kubeconfig of %q: %w", o.Name, err)
+		if err := WriteKubeconfig(o); err != nil {
+			return t, err
 		}
 	} else {
 		fmt.Fprintf(o.Out, "creating kind cluster %q from %s\n", o.Name, o.NodeImage)
 		t.Created = true
+		if err := os.MkdirAll(filepath.Dir(o.Kubeconfig), 0o700); err != nil {
+			return t, err
+		}
 		err := p.Create(o.Name,
 			kind.CreateWithV1Alpha4Config(clusterConfig()),
 			kind.CreateWithNodeImage(o.NodeImage),
@@ -190,6 +190,18 @@ func createHint(err error) string {
 		return "\nhint: the node image cannot be pulled; build one locally (.ci/lab/images) and set KIND_NODE_IMAGE"
 	}
 	return ""
+}
+
+// WriteKubeconfig writes the existing cluster's current credentials to o.Kubeconfig: the file
+// may be stale (the cluster was recreated, or another checkout created it).
+func WriteKubeconfig(o Options) error {
+	if err := os.MkdirAll(filepath.Dir(o.Kubeconfig), 0o700); err != nil {
+		return err
+	}
+	if err := provider(o).ExportKubeConfig(o.Name, o.Kubeconfig, false); err != nil {
+		return fmt.Errorf("export kubeconfig of %q: %w", o.Name, err)
+	}
+	return nil
 }
 
 // Exists reports whether the named kind cluster exists.

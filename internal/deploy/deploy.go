@@ -87,6 +87,9 @@ func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
 		if err != nil || !exists {
 			return err // created by the cluster step
 		}
+		if err := cluster.WriteKubeconfig(r.S.Cluster); err != nil {
+			return err
+		}
 	}
 	return r.connect(ctx)
 }

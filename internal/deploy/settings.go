@@ -60,7 +60,12 @@ type Getenv func(string) string
 // Resolve reads and validates the settings for env. It has no side effects: it runs no
 // Docker, Terraform or cluster command (see Preflight for those checks).
 func Resolve(ctx context.Context, repoRoot, env string, getenv Getenv, environ []string) (Settings, error) {
-	s := Settings{Env: env, RepoRoot: repoRoot, Service: or(getenv("SERVICE"), "api")}
+	root, err := filepath.Abs(repoRoot)
+	if err != nil {
+		return Settings{}, err
+	}
+	s := Settings{Env: env, RepoRoot: root, Service: or(getenv("SERVICE"), "api")}
+	repoRoot = root
 	chartDir := filepath.Join(repoRoot, environments.ChartDir)
 	if err := environments.Validate(chartDir, env); err != nil {
 		return s, err

@@ -60,7 +60,7 @@ func Validate(chartDir, env string) error {
 	}
 	if !slices.Contains(known, env) {
 		return fmt.Errorf("unknown environment %q: known are %s (an environment exists when %s exists)",
-			env, strings.Join(known, ", "), ValuesFile(chartDir, "<env>"))
+			env, strings.Join(known, ", "), ValuesFile(filepath.Base(chartDir), "<env>"))
 	}
 	return nil
 }

@@ -97,6 +97,13 @@ func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
 
 // Init initialises the working directory; backendConfig, when set, is a -backend-config file.
 func (r *Runner) Init(ctx context.Context, backendConfig string) error {
+	// terraform-exec checks the version (and caches it) before init; keep its JSON quiet.
+	quiet := r.quiet()
+	_, _, err := r.tf.Version(ctx, false)
+	quiet()
+	if err != nil {
+		return fmt.Errorf("terraform version: %w", err)
+	}
 	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
 	if backendConfig != "" {
 		opts = append(opts, tfexec.BackendConfig(backendConfig), tfexec.Reconfigure(true))
