@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,12 +26,8 @@ func Plan(ctx context.Context, s Settings, out io.Writer) (bool, error) {
 		return false, fmt.Errorf("the local cluster %q does not exist yet: nothing is deployed; `go run mage.go deploy %s` creates it", s.Cluster.Name, s.Env)
 	}
 	ref := image.Ref{Repository: s.ImageRepository(), Tag: s.ImageTag}
-	if digests, err := image.DockerOutput(ctx, "image", "inspect", "--format", "{{join .RepoDigests \"\\n\"}}", ref.Repository+":"+ref.Tag); err == nil {
-		for _, d := range strings.Split(digests, "\n") {
-			if repo, digest, ok := strings.Cut(d, "@"); ok && repo == ref.Repository {
-				ref.Digest = digest
-			}
-		}
+	if digest, err := image.RegistryDigest(ctx, ref); err == nil {
+		ref.Digest = digest
 	}
 	if ref.Digest == "" {
 		fmt.Fprintf(out, "  note: %s was not pushed yet; the plan shows it by tag, deploy will pin its digest\n", ref)

@@ -136,7 +136,20 @@ func Push(ctx context.Context, ref Ref, output io.Writer) (string, error) {
 	if err := Docker(ctx, output, "push", name); err != nil {
 		return "", err
 	}
-	digests, err := DockerOutput(ctx, "image", "inspect", "--format", "{{join .RepoDigests \"\\n\"}}", name)
+	digest, err := RegistryDigest(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if digest == "" {
+		return "", fmt.Errorf("pushed %s but docker reports no digest for %s", name, ref.Repository)
+	}
+	return digest, nil
+}
+
+// RegistryDigest is the digest the local image repo:tag has in its registry, once pushed, or ""
+// when it was not pushed there.
+func RegistryDigest(ctx context.Context, ref Ref) (string, error) {
+	digests, err := DockerOutput(ctx, "image", "inspect", "--format", "{{join .RepoDigests \"\\n\"}}", ref.Repository+":"+ref.Tag)
 	if err != nil {
 		return "", err
 	}
@@ -145,7 +158,7 @@ func Push(ctx context.Context, ref Ref, output io.Writer) (string, error) {
 			return digest, nil
 		}
 	}
-	return "", fmt.Errorf("pushed %s but docker reports no digest for %s", name, ref.Repository)
+	return "", nil
 }
 
 // Size is the image's size in bytes.
