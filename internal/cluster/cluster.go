@@ -86,10 +86,9 @@ func (o Options) controlPlane() string      { return o.Name + "-control-plane" }
 
 // Timings of Up, for the user and the README.
 type Timings struct {
-	Created  bool // false when an existing cluster was reused
-	Create   time.Duration
-	Ready    time.Duration
-	Registry time.Duration
+	Created bool // false when an existing cluster was reused
+	Create  time.Duration
+	Ready   time.Duration
 }
 
 func provider(o Options) *kind.Provider {
@@ -123,13 +122,11 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 		}
 	}
 
-	start := time.Now()
 	if err := ensureRegistry(ctx, o); err != nil {
 		return t, err
 	}
-	t.Registry = time.Since(start)
 
-	start = time.Now()
+	start := time.Now()
 	if exists {
 		fmt.Fprintf(o.Out, "reusing kind cluster %q\n", o.Name)
 		if err := WriteKubeconfig(o); err != nil {

@@ -427,6 +427,3 @@ func (r *Runner) smoke(ctx context.Context) (map[string]any, error) {
 	defer fwd.Close()
 	return Smoke(ctx, fwd.URL, r.S.Env)
 }
-
-// Steps returns the timed steps so far.
-func (r *Runner) Steps() []Step { return r.steps }

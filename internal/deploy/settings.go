@@ -7,11 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,12 +185,7 @@ func secretsFrom(environ []string) map[string]string {
 
 // SecretKeys lists the secret keys (never their values), sorted.
 func (s Settings) SecretKeys() []string {
-	keys := make([]string, 0, len(s.Secrets))
-	for k := range s.Secrets {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+	return slices.Sorted(maps.Keys(s.Secrets))
 }
 
 // GuardProduction refuses to change production without an explicit confirmation.

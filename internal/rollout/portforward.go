@@ -20,7 +20,6 @@ import (
 // Forward is an open port-forward to one pod, on 127.0.0.1.
 type Forward struct {
 	URL  string // http://127.0.0.1:<local port>
-	Pod  string
 	stop chan struct{}
 	done chan struct{}
 }
@@ -70,7 +69,7 @@ func ForwardPod(ctx context.Context, cfg *rest.Config, ns, pod string, port int)
 	u.Path += fmt.Sprintf("/api/v1/namespaces/%s/pods/%s/portforward", ns, pod)
 	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, http.MethodPost, u)
 
-	f := &Forward{Pod: pod, stop: make(chan struct{}), done: make(chan struct{})}
+	f := &Forward{stop: make(chan struct{}), done: make(chan struct{})}
 	ready := make(chan struct{})
 	pf, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{fmt.Sprintf("0:%d", port)}, f.stop, ready, io.Discard, io.Discard)
 	if err != nil {

@@ -62,7 +62,6 @@ func Ensure(ctx context.Context, cacheDir string) (string, error) {
 // Runner runs terraform in one working directory.
 type Runner struct {
 	tf  *tfexec.Terraform
-	dir string
 	out io.Writer
 }
 
@@ -92,7 +91,7 @@ func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
 	w := lineprefix.New(out, prefix)
 	t.SetStdout(w)
 	t.SetStderr(w)
-	return &Runner{tf: t, dir: dir, out: w}, nil
+	return &Runner{tf: t, out: w}, nil
 }
 
 // Init initialises the working directory; backendConfig, when set, is a -backend-config file.
