@@ -59,38 +59,6 @@ func status(url string) int {
 	return resp.StatusCode
 }
 
-func TestBadConfigurationExitsWith2AndNamesTheFix(t *testing.T) {
-	for _, tt := range []struct{ env, want string }{
-		{"PORT=abc", `PORT="abc": not a number; set PORT to a TCP port between 1 and 65535`},
-		{"PORT=70000", `PORT="70000": port out of range`},
-		{"LOG_LEVEL=loud", `LOG_LEVEL="loud": unknown log level; use one of debug, info, warn, error`},
-		{"SHUTDOWN_TIMEOUT=soon", `SHUTDOWN_TIMEOUT="soon": not a duration`},
-		{"CONFIG_DIR=/nope", `CONFIG_DIR="/nope": cannot read directory`},
-	} {
-		t.Run(tt.env, func(t *testing.T) {
-			var stderr bytes.Buffer
-			code := run(t.Context(), nil, []string{tt.env}, io.Discard, &stderr)
-			if code != exitConfig || !strings.Contains(stderr.String(), tt.want) {
-				t.Errorf("run with %s = %d, %q; want %d and %q", tt.env, code, stderr.String(), exitConfig, tt.want)
-			}
-		})
-	}
-}
-
-func TestUnknownSubcommandIsAUsageError(t *testing.T) {
-	var stderr bytes.Buffer
-	if code := run(t.Context(), []string{"serve-please"}, nil, io.Discard, &stderr); code != exitConfig || !strings.Contains(stderr.String(), "unknown command") {
-		t.Errorf("got %d, %q", code, stderr.String())
-	}
-}
-
-func TestVersionSubcommandPrintsBuildInfo(t *testing.T) {
-	var stdout bytes.Buffer
-	if code := run(t.Context(), []string{"version"}, nil, &stdout, io.Discard); code != 0 || !strings.Contains(stdout.String(), `"version":"dev"`) {
-		t.Errorf("got %d, %q", code, stdout.String())
-	}
-}
-
 // TestSIGTERMDrainsAndExits0 runs the real process: on SIGTERM, /readyz turns 503 while the
 // process still serves, and after the drain and shutdown it exits 0. The secret mounted in
 // SECRETS_DIR is never in its output.
@@ -142,14 +110,5 @@ func TestSIGTERMDrainsAndExits0(t *testing.T) {
 	}
 	if lines == 0 {
 		t.Error("no log output")
-	}
-}
-
-func TestProbeDefaultsToOwnReadyz(t *testing.T) {
-	if got := defaultProbeURL([]string{"PORT=9000"}); got != "http://127.0.0.1:9000/readyz" {
-		t.Errorf("defaultProbeURL = %q", got)
-	}
-	if got := defaultProbeURL(nil); got != "http://127.0.0.1:8080/readyz" {
-		t.Errorf("defaultProbeURL = %q", got)
 	}
 }

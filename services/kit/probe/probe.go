@@ -1,4 +1,4 @@
-// Package probe is the service's built-in HTTP checker: `api probe URL...` exits 0 when every
+// Package probe is every service's built-in HTTP checker: `<service> probe URL...` exits 0 when every
 // URL answers 2xx. The image has no shell and no curl, so container health checks and the
 // chart's `helm test` hook run the service's own binary with this subcommand.
 package probe
@@ -15,12 +15,12 @@ import (
 
 // Run checks each URL in args and reports to stdout and stderr. It returns the exit code:
 // 0 when all answered 2xx, 1 when one did not, 2 on bad usage.
-func Run(ctx context.Context, args []string, defaultURL string, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, name string, args []string, defaultURL string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 3*time.Second, "time allowed for each request")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: api probe [-timeout 3s] [URL ...]\n\nGETs each URL and exits 0 when all answer 2xx (default URL: %s).\n", defaultURL)
+		fmt.Fprintf(stderr, "usage: %s probe [-timeout 3s] [URL ...]\n\nGETs each URL and exits 0 when all answer 2xx (default URL: %s).\n", name, defaultURL)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -1,4 +1,4 @@
-// Package config loads the api service's configuration from its environment and from the
+// Package config loads a service's configuration from its environment and from the
 // files that Kubernetes mounts (a ConfigMap directory and a Secret directory), validates it,
 // and keeps secret values out of every rendering of it.
 package config

@@ -1,5 +1,6 @@
-// Package server is the api service's HTTP side: the chi router, its handlers and probes,
-// metrics and access logs, and a graceful shutdown that drains before it stops.
+// Package server is every service's HTTP side: the chi router with the kit's handlers and
+// probes, metrics and access logs, and a graceful shutdown that drains before it stops. Its
+// route and port constants are the contract the chart and the delivery toolkit rely on.
 package server
 
 import (
@@ -16,7 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dtap-platform/monorepo/services/api/config"
+	"github.com/dtap-platform/monorepo/services/kit/config"
 )
 
 // Routes and the port name: the chart and its tests use these, so the probes match the service.
@@ -61,7 +62,7 @@ func NewHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// Server serves one api process.
+// Server serves one service process.
 type Server struct {
 	cfg        config.Config
 	log        *slog.Logger

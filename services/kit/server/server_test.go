@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/dtap-platform/monorepo/services/api/config"
+	"github.com/dtap-platform/monorepo/services/kit/config"
 )
 
 const secretValue = "s3cr3t-do-not-show"

@@ -31,7 +31,7 @@ func TestProbe(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := Run(t.Context(), tt.args, ok.URL+"/readyz", &stdout, &stderr)
+			code := Run(t.Context(), "api", tt.args, ok.URL+"/readyz", &stdout, &stderr)
 			if code != tt.code || !strings.Contains(stderr.String(), tt.inStderr) {
 				t.Errorf("Run(%v) = %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.code, tt.inStderr)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/dtap-platform/monorepo/services/api/config"
+	"github.com/dtap-platform/monorepo/services/kit/config"
 )
 
 // routes wires the middleware and the handlers. Order matters: the request ID comes first so

@@ -1,0 +1,160 @@
+// Package kit is what every service of this monorepo is built on. A service's main is a few
+// lines:
+//
+//	func main() { kit.Main(kit.Service{Name: "api"}) }
+//
+// and it gets, with no code of its own: configuration from the environment and mounted
+// directories, validated (exit 2 with the fix) and redacted (config); a chi router with a
+// request id, one JSON access line per request, RED metrics by route pattern and panic
+// recovery; GET /config, /healthz, /readyz, /metrics and /version; the SIGTERM drain
+// (server); and the `probe` and `version` subcommands (probe). A service adds its own routes
+// and background work in Setup.
+//
+// The kit never imports the delivery toolkit (internal/): it is linked into every image.
+package kit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/dtap-platform/monorepo/services/kit/config"
+	"github.com/dtap-platform/monorepo/services/kit/probe"
+	"github.com/dtap-platform/monorepo/services/kit/server"
+)
+
+// Set at build time for every service with
+// -ldflags "-X github.com/dtap-platform/monorepo/services/kit.version=... (.commit, .buildTime)".
+var (
+	version   = "dev"
+	commit    = "unknown"
+	buildTime = "unknown"
+)
+
+// Exit codes.
+const (
+	ExitOK     = 0
+	ExitFailed = 1
+	ExitConfig = 2
+)
+
+// Service describes one service. Only Name is required.
+type Service struct {
+	// Name is the service's folder name under services/; it prefixes errors and usage lines.
+	Name string
+	// Setup adds the service's own routes and starts its background work, which must stop
+	// when ctx is done. It runs after the kit's configuration is loaded and before the
+	// listener opens. A *config.Error it returns exits 2, like the kit's own bad input.
+	Setup func(ctx context.Context, env Env) error
+}
+
+// Env is what Setup gets: the process's configuration, its own environment lookup, the
+// router to add routes to, and the logger.
+type Env struct {
+	Config config.Config
+	Getenv func(string) string
+	Router chi.Router
+	Log    *slog.Logger
+	Build  server.BuildInfo
+}
+
+// Main runs the service as a process: it serves until SIGTERM or SIGINT, then drains and
+// exits 0; bad configuration exits 2.
+func Main(svc Service) {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	code := Run(ctx, svc, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// BuildInfo is the build information stamped into this binary.
+func BuildInfo() server.BuildInfo {
+	return server.BuildInfo{Version: version, Commit: commit, BuildTime: buildTime}
+}
+
+// Run is Main with its inputs explicit, for tests: it returns the exit code.
+func Run(ctx context.Context, svc Service, args, environ []string, stdout, stderr io.Writer) int {
+	build := BuildInfo()
+	if len(args) > 0 {
+		switch args[0] {
+		case "probe":
+			return probe.Run(ctx, svc.Name, args[1:], DefaultProbeURL(environ), stdout, stderr)
+		case "version":
+			_ = json.NewEncoder(stdout).Encode(build)
+			return ExitOK
+		default:
+			fmt.Fprintf(stderr, "unknown command %q: use no argument to serve, or probe, or version\n", args[0])
+			return ExitConfig
+		}
+	}
+
+	cfg, err := config.Load(environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", svc.Name, err)
+		return ExitConfig
+	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	srv, err := server.New(cfg, log, build)
+	if err != nil {
+		log.Error("start", "error", err.Error())
+		return ExitFailed
+	}
+	if svc.Setup != nil {
+		env := Env{Config: cfg, Getenv: lookup(environ), Router: srv.Router(), Log: log, Build: build}
+		if err := svc.Setup(ctx, env); err != nil {
+			var cerr *config.Error
+			if errors.As(err, &cerr) {
+				fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", svc.Name, err)
+				return ExitConfig
+			}
+			log.Error("setup", "error", err.Error())
+			return ExitFailed
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		log.Error("listen", "port", cfg.Port, "error", err.Error(),
+			"fix", "free the port or choose another with "+config.EnvPort)
+		return ExitFailed
+	}
+	if err := srv.Run(ctx, ln); err != nil {
+		log.Error("stopped with error", "error", err.Error())
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+// DefaultProbeURL is the process's own readiness endpoint, so a bare `<service> probe` works
+// as a container health check.
+func DefaultProbeURL(environ []string) string {
+	port := strconv.Itoa(config.DefaultPort)
+	if v := lookup(environ)(config.EnvPort); v != "" {
+		port = v
+	}
+	return "http://127.0.0.1:" + port + server.PathReadyz
+}
+
+// lookup is os.Getenv over environ (the last value of a name wins, as in os.Environ).
+func lookup(environ []string) func(string) string {
+	return func(key string) string {
+		v := ""
+		for _, kv := range environ {
+			if val, ok := strings.CutPrefix(kv, key+"="); ok {
+				v = val
+			}
+		}
+		return v
+	}
+}
