@@ -6,8 +6,13 @@ package chart
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -123,10 +128,11 @@ func mergeMaps(a, b map[string]any) map[string]any {
 }
 
 // Render renders env's release as `helm template` would, with the Helm SDK (an install dry run,
-// client only, Kubernetes KubeVersion). overrides apply on top of the environment's values (see
-// Values); nil renders the environment as it is. A template's fail (for example a grace period
-// shorter than the drain) and a schema violation are returned as errors.
-func Render(ctx context.Context, chartDir, env, releaseName, namespace string, overrides map[string]any) (*Manifest, error) {
+// client only, Kubernetes KubeVersion). Values merge as Values merges them: the environment's,
+// then files (a service's deploy description, extra values files), then overrides. A template's
+// fail (for example a grace period shorter than the drain) and a schema violation are returned
+// as errors.
+func Render(ctx context.Context, chartDir, env, releaseName, namespace string, overrides map[string]any, files ...string) (*Manifest, error) {
 	if err := environments.Validate(chartDir, env); err != nil {
 		return nil, err
 	}
@@ -134,7 +140,7 @@ func Render(ctx context.Context, chartDir, env, releaseName, namespace string, o
 	if err != nil {
 		return nil, err
 	}
-	vals, err := values(c, chartDir, env, overrides, nil)
+	vals, err := values(c, chartDir, env, overrides, files)
 	if err != nil {
 		return nil, err
 	}
@@ -214,16 +220,21 @@ func newObject(doc string, hook bool) (*Object, error) {
 	return o, nil
 }
 
-// Lint lints the chart with env's values using the Helm SDK's lint package (Chart.yaml,
-// values.yaml against the schema, templates rendered and parsed, deprecated APIs for
-// KubeVersion). Every finding is an error, info included: the chart lints clean or fails.
-func Lint(chartDir, env string) error {
+// Lint lints the chart with env's values, and files on top (a service's deploy description),
+// using the Helm SDK's lint package (Chart.yaml, values.yaml against the schema, templates
+// rendered and parsed, deprecated APIs for KubeVersion). Every finding is an error, info
+// included: the chart lints clean or fails.
+func Lint(chartDir, env string, files ...string) error {
 	if err := environments.Validate(chartDir, env); err != nil {
 		return err
 	}
-	user, err := chartutil.ReadValuesFile(environments.ValuesFile(chartDir, env))
-	if err != nil {
-		return fmt.Errorf("read values file of %s: %w", env, err)
+	user := map[string]any{}
+	for _, f := range append([]string{environments.ValuesFile(chartDir, env)}, files...) {
+		v, err := chartutil.ReadValuesFile(f)
+		if err != nil {
+			return fmt.Errorf("read values file %s: %w", f, err)
+		}
+		user = mergeMaps(user, v)
 	}
 	kube, err := chartutil.ParseKubeVersion(KubeVersion)
 	if err != nil {
@@ -235,7 +246,35 @@ func Lint(chartDir, env string) error {
 		errs = append(errs, msg) // "[SEVERITY] path: cause"
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("lint %s with %s:\n%w", chartDir, environments.ValuesFile(chartDir, env), errors.Join(errs...))
+		return fmt.Errorf("lint %s with %s:\n%w", chartDir, strings.Join(append([]string{environments.ValuesFile(chartDir, env)}, files...), ", "), errors.Join(errs...))
 	}
 	return nil
+}
+
+// Digest is a digest of the chart's own files (templates, Chart.yaml, values.yaml and its
+// schema), the environments' values files left out: they reach a release as values. Deploy sets
+// it as chartDigest, so that a template change upgrades every release.
+func Digest(chartDir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(chartDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(chartDir, p)
+		base := filepath.Base(rel)
+		if strings.HasPrefix(base, "values-") || base == "README.md" || base == "icon.svg" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\t%d\n", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("digest of the chart %s: %w", chartDir, err)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }

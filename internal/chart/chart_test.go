@@ -1,13 +1,16 @@
 package chart_test
 
 import (
-	"encoding/base64"
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,19 +23,28 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/environments"
-	"github.com/dtap-platform/monorepo/services/api/config"
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/services/kit/config"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
-// chartDir is the repository's chart, seen from this package.
-var chartDir = filepath.Join("..", "..", environments.ChartDir)
+// repoRoot is the repository's root, seen from this package.
+var repoRoot = filepath.Join("..", "..")
 
-// release is the release name the tests render with; with the chart named "api", every object
-// is named "api" too.
-const release = "api"
+// chartDir is the repository's chart, seen from this package.
+var chartDir = filepath.Join(repoRoot, environments.ChartDir)
+
+// envServiceURLs is the variable discovery sets: name=URL pairs of the environment's services.
+const envServiceURLs = "SERVICE_URLS"
+
+// namespace is where the tests install env's releases: one namespace for every service of an
+// environment, as discovery assumes (SERVICE_URLS and its egress rule name the other services in
+// the release's own namespace).
+func namespace(env string) string { return "dtap-" + env }
 
 func envs(t *testing.T) []string {
 	t.Helper()
@@ -43,13 +55,90 @@ func envs(t *testing.T) []string {
 	return list
 }
 
-func render(t *testing.T, env string, overrides map[string]any) *chart.Manifest {
+// discovered are the monorepo's services, found as mage deploy finds them.
+var discovered = sync.OnceValues(func() ([]services.Service, error) {
+	return services.Discover(context.Background(), repoRoot)
+})
+
+// serviceNames are the names of the monorepo's services (every release the chart is rendered for).
+func serviceNames(t *testing.T) []string {
 	t.Helper()
-	m, err := chart.Render(t.Context(), chartDir, env, release, "api-"+env, overrides)
+	all, err := discovered()
 	if err != nil {
-		t.Fatalf("render %s: %v", env, err)
+		t.Fatal(err)
+	}
+	return services.Names(all)
+}
+
+// serviceFiles are svc's deploy description for env, as deploy passes it to the chart:
+// services/<svc>/values.yaml, then services/<svc>/values-<env>.yaml, each when present.
+func serviceFiles(t *testing.T, env, svc string) []string {
+	t.Helper()
+	all, err := discovered()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(all, func(s services.Service) bool { return s.Name == svc })
+	if i < 0 {
+		t.Fatalf("no service %q; the services are %v", svc, services.Names(all))
+	}
+	var files []string
+	for _, f := range all[i].ValuesFiles(repoRoot, env) {
+		files = append(files, filepath.Join(repoRoot, f))
+	}
+	return files
+}
+
+// renderE renders svc's release (named after the service) in env's namespace, with svc's deploy
+// description and then overrides on top.
+func renderE(t *testing.T, env, svc string, overrides map[string]any) (*chart.Manifest, error) {
+	t.Helper()
+	return chart.Render(t.Context(), chartDir, env, svc, namespace(env), overrides, serviceFiles(t, env, svc)...)
+}
+
+func render(t *testing.T, env, svc string, overrides map[string]any) *chart.Manifest {
+	t.Helper()
+	m, err := renderE(t, env, svc, overrides)
+	if err != nil {
+		t.Fatalf("render %s for %s: %v", svc, env, err)
 	}
 	return m
+}
+
+// eachRelease runs f in a subtest env/svc for every environment and every service.
+func eachRelease(t *testing.T, f func(t *testing.T, env, svc string)) {
+	t.Helper()
+	names := serviceNames(t)
+	for _, env := range envs(t) {
+		t.Run(env, func(t *testing.T) {
+			for _, svc := range names {
+				t.Run(svc, func(t *testing.T) { f(t, env, svc) })
+			}
+		})
+	}
+}
+
+func TestTheTestsRenderTheAPIAndTheStatusPage(t *testing.T) {
+	names := serviceNames(t)
+	for _, want := range []string{"api", "status"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("services = %v, want %s among them", names, want)
+		}
+	}
+	for _, f := range []string{"services/api/values.yaml", "services/status/values.yaml"} {
+		if _, err := os.Stat(filepath.Join(repoRoot, f)); err != nil {
+			t.Errorf("the deploy description %s: %v", f, err)
+		}
+	}
+	// status has a values-prod.yaml, so its prod release gets it after its values.yaml.
+	got := serviceFiles(t, "prod", "status")
+	want := []string{filepath.Join(repoRoot, "services/status/values.yaml"), filepath.Join(repoRoot, "services/status/values-prod.yaml")}
+	if !slices.Equal(got, want) {
+		t.Errorf("status's files in prod = %v, want %v", got, want)
+	}
+	if got := serviceFiles(t, "dev", "status"); len(got) != 1 {
+		t.Errorf("status's files in dev = %v, want only its values.yaml", got)
+	}
 }
 
 // everything turns on every optional object and value, so that decoding and the invariants
@@ -101,27 +190,41 @@ func everything() map[string]any {
 	}
 }
 
-func TestEveryEnvironmentRendersAndLintsClean(t *testing.T) {
-	for _, env := range envs(t) {
-		t.Run(env, func(t *testing.T) {
-			m := render(t, env, nil)
-			if len(m.Objects) == 0 {
-				t.Fatal("rendered no object")
-			}
-			if err := chart.Lint(chartDir, env); err != nil {
-				t.Error(err)
-			}
-		})
-	}
+func TestEveryServiceRendersAndLintsCleanInEveryEnvironment(t *testing.T) {
+	eachRelease(t, func(t *testing.T, env, svc string) {
+		m := render(t, env, svc, nil)
+		if len(m.Objects) == 0 {
+			t.Fatal("rendered no object")
+		}
+		if err := chart.Lint(chartDir, env, serviceFiles(t, env, svc)...); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// discoveredServices are discovery.services as deploy would fill them for the status page.
+func discoveredServices() map[string]any {
+	return map[string]any{"discovery": map[string]any{"services": []any{
+		map[string]any{"name": "api", "port": 8080},
+		map[string]any{"name": "billing", "port": 9090},
+		map[string]any{"name": "search", "port": 8080},
+	}}}
 }
 
 func TestEveryRenderedObjectDecodesStrictly(t *testing.T) {
 	cases := map[string]*chart.Manifest{}
 	for _, env := range envs(t) {
-		cases[env] = render(t, env, nil)
+		for _, svc := range serviceNames(t) {
+			cases[env+" "+svc] = render(t, env, svc, nil)
+		}
 	}
-	cases["dev with every option"] = render(t, "dev", everything())
-	cases["dev with secret.create"] = render(t, "dev", map[string]any{"secret": map[string]any{"create": true, "data": map[string]any{"k": "v"}}})
+	cases["dev api with every option"] = render(t, "dev", "api", everything())
+	cases["dev api with secret.existingSecret"] = render(t, "dev", "api", map[string]any{"secret": map[string]any{"existingSecret": "api-secrets-1"}})
+	cases["dev api behind a node port"] = render(t, "dev", "api", map[string]any{
+		"service":       map[string]any{"nodePort": 30080},
+		"networkPolicy": map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"172.18.0.2/32"}},
+	})
+	cases["prod status with discovered services"] = render(t, "prod", "status", discoveredServices())
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
 			for _, o := range m.Objects {
@@ -133,39 +236,55 @@ func TestEveryRenderedObjectDecodesStrictly(t *testing.T) {
 	}
 }
 
-// intent is what the issue asks of each environment.
+// intent is what the issue asks of each service in each environment.
 type intent struct {
 	minReplicas          int32
 	hpa                  bool
 	requiredAntiAffinity bool
 	tls                  bool
+	discovery            bool // SERVICE_URLS is set
 }
 
-var intents = map[string]intent{
-	"dev":     {minReplicas: 1},
-	"test":    {minReplicas: 2},
-	"staging": {minReplicas: 2, hpa: true, requiredAntiAffinity: true, tls: true},
-	"prod":    {minReplicas: 3, hpa: true, requiredAntiAffinity: true, tls: true},
+// intents are keyed by environment, then service.
+var intents = map[string]map[string]intent{
+	"dev": {
+		"api":    {minReplicas: 1},
+		"status": {minReplicas: 1, discovery: true},
+	},
+	"test": {
+		"api":    {minReplicas: 2},
+		"status": {minReplicas: 2, discovery: true},
+	},
+	"staging": {
+		"api":    {minReplicas: 2, hpa: true, requiredAntiAffinity: true, tls: true},
+		// services/status/values-staging.yaml, shaped like prod: no autoscaler, two replicas.
+		"status": {minReplicas: 2, requiredAntiAffinity: true, tls: true, discovery: true},
+	},
+	"prod": {
+		"api": {minReplicas: 3, hpa: true, requiredAntiAffinity: true, tls: true},
+		// services/status/values-prod.yaml: no autoscaler, two replicas.
+		"status": {minReplicas: 2, requiredAntiAffinity: true, tls: true, discovery: true},
+	},
 }
 
-func TestEachEnvironmentKeepsItsInvariants(t *testing.T) {
-	for _, env := range envs(t) {
-		t.Run(env, func(t *testing.T) {
-			want, ok := intents[env]
-			if !ok {
-				t.Fatalf("environment %s has no intent in this test: add it", env)
-			}
-			m := render(t, env, nil)
-			checkServer(t, m, env, want)
-		})
-	}
-	t.Run("dev with every option", func(t *testing.T) {
-		checkServer(t, render(t, "dev", everything()), "dev", intent{minReplicas: 2, hpa: true})
+func TestEachServiceKeepsItsInvariantsInEachEnvironment(t *testing.T) {
+	eachRelease(t, func(t *testing.T, env, svc string) {
+		want, ok := intents[env][svc]
+		if !ok {
+			t.Fatalf("%s in %s has no intent in this test: add it", svc, env)
+		}
+		checkServer(t, render(t, env, svc, nil), env, svc, want)
+	})
+	t.Run("dev api with every option", func(t *testing.T) {
+		checkServer(t, render(t, "dev", "api", everything()), "dev", "api", intent{minReplicas: 2, hpa: true})
+	})
+	t.Run("prod status with discovered services", func(t *testing.T) {
+		checkServer(t, render(t, "prod", "status", discoveredServices()), "prod", "status", intents["prod"]["status"])
 	})
 }
 
 // checkServer asserts the invariants every rendering keeps, and the environment's intent.
-func checkServer(t *testing.T, m *chart.Manifest, env string, want intent) {
+func checkServer(t *testing.T, m *chart.Manifest, env, release string, want intent) {
 	t.Helper()
 	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", release)
 	pod := d.Spec.Template
@@ -231,6 +350,9 @@ func checkServer(t *testing.T, m *chart.Manifest, env string, want intent) {
 	}
 	if _, ok := envVars[config.EnvLogLevel]; !ok {
 		t.Errorf("env %s is not set", config.EnvLogLevel)
+	}
+	if _, ok := envVars[envServiceURLs]; ok != want.discovery {
+		t.Errorf("env %s set = %v, want %v", envServiceURLs, ok, want.discovery)
 	}
 	checkMounted(t, c, envVars, config.EnvConfigDir, "config")
 	checkMounted(t, c, envVars, config.EnvSecretsDir, "secrets")
@@ -304,6 +426,9 @@ func checkServer(t *testing.T, m *chart.Manifest, env string, want intent) {
 	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != server.PortName || svc.Spec.Ports[0].TargetPort != intstr.FromString(server.PortName) {
 		t.Errorf("Service ports = %+v, want one named %s", svc.Spec.Ports, server.PortName)
 	}
+	if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.Ports[0].NodePort != 0 {
+		t.Errorf("Service type %s, node port %d; want ClusterIP with no node port unless service.nodePort is set", svc.Spec.Type, svc.Spec.Ports[0].NodePort)
+	}
 	np := decodeAs[*networkingv1.NetworkPolicy](t, m, "NetworkPolicy", release)
 	if s, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector); err != nil || !s.Matches(podLabels) {
 		t.Errorf("NetworkPolicy selects %v, not the pods %v", np.Spec.PodSelector, pod.Labels)
@@ -329,7 +454,7 @@ func checkServer(t *testing.T, m *chart.Manifest, env string, want intent) {
 	test := decodeAs[*corev1.Pod](t, m, "Pod", release+"-test")
 	checkRestricted(t, "test Pod", test.Spec)
 	args := strings.Join(test.Spec.Containers[0].Args, " ")
-	base := fmt.Sprintf("http://%s.api-%s.svc:%d", svc.Name, env, svc.Spec.Ports[0].Port)
+	base := fmt.Sprintf("http://%s.%s.svc:%d", svc.Name, namespace(env), svc.Spec.Ports[0].Port)
 	for _, path := range []string{server.PathReadyz, server.PathConfig} {
 		if !strings.Contains(args, base+path) {
 			t.Errorf("test pod args %q do not probe %s", args, base+path)
@@ -444,73 +569,139 @@ func checkRestricted(t *testing.T, what string, spec corev1.PodSpec) {
 	}
 }
 
-func TestTheSecretValueIsOnlyInTheSecret(t *testing.T) {
-	const value = "s3cr3t-Value-7d9f" // the raw value, and its base64, must not leak
-	encoded := base64.StdEncoding.EncodeToString([]byte(value))
-	m := render(t, "dev", map[string]any{"secret": map[string]any{"create": true, "data": map[string]any{"db-password": value}}})
+// The paths the chart mounts the service's directories at.
+const (
+	configDir  = "/etc/service/config"
+	secretsDir = "/etc/service/secrets"
+)
 
-	s := decodeAs[*corev1.Secret](t, m, "Secret", release)
-	if string(s.Data["db-password"]) != value {
-		t.Errorf("Secret data[db-password] = %q, want the value", s.Data["db-password"])
-	}
-	for _, o := range m.Objects {
-		if o.Kind == "Secret" {
-			continue
-		}
-		if strings.Contains(o.YAML, value) || strings.Contains(o.YAML, encoded) {
-			t.Errorf("%s %s contains the secret value", o.Kind, o.Name)
-		}
-	}
-	if strings.Contains(m.Notes, value) || strings.Contains(m.Notes, encoded) {
-		t.Error("NOTES contain the secret value")
-	}
-	if !strings.Contains(m.Notes, "WARNING: secret.create") || !strings.Contains(m.Notes, "db-password") {
-		t.Errorf("NOTES do not warn about secret.create naming its keys:\n%s", m.Notes)
-	}
-
-	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", release)
-	sum := d.Spec.Template.Annotations["checksum/secret"]
-	if !regexp.MustCompile(`^[a-f0-9]{64}$`).MatchString(sum) {
-		t.Errorf("checksum/secret = %q, want a sha256", sum)
-	}
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		if e.Value == value || e.ValueFrom != nil {
-			t.Errorf("env %s carries the secret", e.Name)
-		}
-	}
-	vol := slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Secret != nil })
-	if vol < 0 || d.Spec.Template.Spec.Volumes[vol].Secret.SecretName != s.Name {
-		t.Errorf("the Secret %s is not mounted", s.Name)
+func TestTheServiceDirectoriesAreMountedFromTheirSources(t *testing.T) {
+	for _, tc := range []struct {
+		name, svc  string
+		overrides  map[string]any
+		configMap  string // the ConfigMap mounted at configDir, "" for none
+		secretName string // the Secret mounted at secretsDir, "" for none
+	}{
+		// Every environment file sets config (dtap-stage); null removes it, as with helm --set config=null.
+		{name: "nothing to mount", svc: "api", overrides: map[string]any{"config": nil}},
+		{name: "the environment's config files", svc: "status", configMap: "status"},
+		{name: "a Secret without config", svc: "api", overrides: map[string]any{"config": nil, "secret": map[string]any{"existingSecret": "api-secrets-1"}}, secretName: "api-secrets-1"},
+		{name: "the Secret deploy writes", svc: "api", overrides: map[string]any{"secret": map[string]any{"existingSecret": "api-secrets-7"}}, configMap: "api", secretName: "api-secrets-7"},
+		{name: "a Secret of the status page", svc: "status", overrides: map[string]any{"secret": map[string]any{"existingSecret": "status-secrets-2"}}, configMap: "status", secretName: "status-secrets-2"},
+		{name: "the Secret an ExternalSecret fills", svc: "api", overrides: map[string]any{"externalSecret": map[string]any{
+			"enabled": true, "secretStoreRef": map[string]any{"name": "aws"},
+			"data": []any{map[string]any{"secretKey": "token", "remoteRef": map[string]any{"key": "dev/api/token"}}},
+		}}, configMap: "api", secretName: "api"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := render(t, "dev", tc.svc, tc.overrides)
+			d := decodeAs[*appsv1.Deployment](t, m, "Deployment", tc.svc)
+			spec := d.Spec.Template.Spec
+			c := spec.Containers[0]
+			env := map[string]string{}
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+			checkDir(t, spec, env, config.EnvConfigDir, "config", configDir, tc.configMap, func(v corev1.Volume) string {
+				if v.ConfigMap == nil {
+					return ""
+				}
+				return v.ConfigMap.Name
+			})
+			checkDir(t, spec, env, config.EnvSecretsDir, "secrets", secretsDir, tc.secretName, func(v corev1.Volume) string {
+				if v.Secret == nil {
+					return ""
+				}
+				if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o440 {
+					t.Errorf("secret volume defaultMode = %v, want 0440 (the pod's group only)", v.Secret.DefaultMode)
+				}
+				return v.Secret.SecretName
+			})
+			if tc.configMap != "" {
+				if _, ok := m.Find("ConfigMap", tc.configMap); !ok {
+					t.Errorf("no ConfigMap %s rendered", tc.configMap)
+				}
+			}
+			// Secret values never pass through Helm: the chart renders no Secret, whatever the source.
+			for _, o := range m.Objects {
+				if o.Kind == "Secret" {
+					t.Errorf("the chart rendered Secret %s", o.Name)
+				}
+			}
+			if existing := tc.overrides["secret"]; existing != nil && !strings.Contains(m.Notes, tc.secretName) {
+				t.Errorf("NOTES do not name the mounted Secret %s:\n%s", tc.secretName, m.Notes)
+			}
+		})
 	}
 }
 
-func TestChecksumsRollThePodsWhenConfigOrSecretsChange(t *testing.T) {
-	annotations := func(overrides map[string]any) map[string]string {
-		d := decodeAs[*appsv1.Deployment](t, render(t, "dev", overrides), "Deployment", release)
-		return d.Spec.Template.Annotations
+// checkDir asserts that variable (CONFIG_DIR or SECRETS_DIR) is dir exactly when a volume
+// named volume from source (a ConfigMap or Secret name, "" for none) is mounted there read-only.
+func checkDir(t *testing.T, spec corev1.PodSpec, env map[string]string, variable, volume, dir, source string, sourceOf func(corev1.Volume) string) {
+	t.Helper()
+	c := spec.Containers[0]
+	got, set := env[variable]
+	vi := slices.IndexFunc(spec.Volumes, func(v corev1.Volume) bool { return v.Name == volume })
+	mi := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == volume })
+	if source == "" {
+		if set || vi >= 0 || mi >= 0 {
+			t.Errorf("%s = %q, volume %q at %d, mount at %d; want none of them", variable, got, volume, vi, mi)
+		}
+		return
+	}
+	if got != dir {
+		t.Errorf("%s = %q (set %v), want %s", variable, got, set, dir)
+	}
+	if vi < 0 || sourceOf(spec.Volumes[vi]) != source {
+		t.Errorf("volume %q is not %s: %+v", volume, source, spec.Volumes)
+	}
+	if mi < 0 || c.VolumeMounts[mi].MountPath != dir || !c.VolumeMounts[mi].ReadOnly {
+		t.Errorf("volume %q is not mounted read-only at %s: %+v", volume, dir, c.VolumeMounts)
+	}
+}
+
+func TestThePodsRollWhenConfigOrSecretsChange(t *testing.T) {
+	podTemplate := func(t *testing.T, overrides map[string]any) corev1.PodTemplateSpec {
+		t.Helper()
+		return decodeAs[*appsv1.Deployment](t, render(t, "dev", "api", overrides), "Deployment", "api").Spec.Template
 	}
 	withConfig := func(v string) map[string]any {
 		return map[string]any{"config": map[string]any{"greeting": v}}
 	}
-	withSecret := func(v string) map[string]any {
-		return map[string]any{"secret": map[string]any{"create": true, "data": map[string]any{"token": v}}}
+	withSecret := func(name string) map[string]any {
+		return map[string]any{"secret": map[string]any{"existingSecret": name}}
+	}
+	withExternalSecret := func(key string) map[string]any {
+		return map[string]any{"externalSecret": map[string]any{
+			"enabled": true, "secretStoreRef": map[string]any{"name": "aws"},
+			"data": []any{map[string]any{"secretKey": "token", "remoteRef": map[string]any{"key": key}}},
+		}}
 	}
 	for _, tc := range []struct {
-		name, key string
-		a, b      map[string]any
+		name string
+		key  string // the checksum annotation that changes, "" when the change is by name
+		a, b map[string]any
 	}{
-		{"config", "checksum/config", withConfig("hello"), withConfig("hi")},
-		{"created secret", "checksum/secret", withSecret("one"), withSecret("two")},
+		{"config content", "checksum/config", withConfig("hello"), withConfig("hi")},
+		// deploy writes a new Secret (a new name) when a SECRET_* value changes.
+		{"a new version of the existing Secret", "", withSecret("api-secrets-1"), withSecret("api-secrets-2")},
+		{"the ExternalSecret's keys", "checksum/secret", withExternalSecret("dev/api/one"), withExternalSecret("dev/api/two")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, again, b := annotations(tc.a)[tc.key], annotations(tc.a)[tc.key], annotations(tc.b)[tc.key]
-			if a == "" {
+			a, again, b := podTemplate(t, tc.a), podTemplate(t, tc.a), podTemplate(t, tc.b)
+			if !reflect.DeepEqual(a, again) {
+				t.Error("the pod template differs between two renderings of the same values")
+			}
+			if reflect.DeepEqual(a, b) {
+				t.Errorf("the pod template did not change when the %s changed, so the pods would not roll", tc.name)
+			}
+			if tc.key == "" {
+				return
+			}
+			if a.Annotations[tc.key] == "" {
 				t.Fatalf("no %s annotation", tc.key)
 			}
-			if a != again {
-				t.Errorf("%s differs between two renderings of the same values", tc.key)
-			}
-			if a == b {
+			if a.Annotations[tc.key] == b.Annotations[tc.key] {
 				t.Errorf("%s did not change when the %s changed", tc.key, tc.name)
 			}
 		})
@@ -518,7 +709,8 @@ func TestChecksumsRollThePodsWhenConfigOrSecretsChange(t *testing.T) {
 }
 
 func TestOptionalObjectsRenderAsAsked(t *testing.T) {
-	m := render(t, "dev", everything())
+	const release = "api"
+	m := render(t, "dev", release, everything())
 
 	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", release)
 	if img := d.Spec.Template.Spec.Containers[0].Image; img != "api@sha256:"+strings.Repeat("ab", 32) {
@@ -538,7 +730,7 @@ func TestOptionalObjectsRenderAsAsked(t *testing.T) {
 		t.Errorf("HTTPRoute parentRefs = %+v", route.Spec.ParentRefs)
 	}
 	if len(route.Spec.Hostnames) != 1 || route.Spec.Hostnames[0] != "api.dev.localhost" {
-		t.Errorf("HTTPRoute hostnames = %v, want baseUrl's host", route.Spec.Hostnames)
+		t.Errorf("HTTPRoute hostnames = %v, want <release>.<domain>", route.Spec.Hostnames)
 	}
 	if br := route.Spec.Rules[0].BackendRefs[0]; string(br.Name) != release || br.Port == nil || int(*br.Port) != config.DefaultPort {
 		t.Errorf("HTTPRoute backend = %+v, want the Service on port %d", br, config.DefaultPort)
@@ -571,39 +763,89 @@ func TestOptionalObjectsRenderAsAsked(t *testing.T) {
 	}
 }
 
+func TestObjectsAreNamedAfterTheReleaseUnlessOverridden(t *testing.T) {
+	for _, tc := range []struct {
+		name, svc          string
+		overrides          map[string]any
+		objects, nameLabel string
+	}{
+		{"the api", "api", nil, "api", "api"},
+		{"the status page", "status", nil, "status", "status"},
+		{"fullnameOverride renames the objects only", "status", map[string]any{"fullnameOverride": "board"}, "board", "status"},
+		{"nameOverride renames the name label only", "status", map[string]any{"nameOverride": "page"}, "status", "page"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := render(t, "test", tc.svc, tc.overrides)
+			for _, o := range m.Objects {
+				want := tc.objects
+				if o.Hook {
+					want += "-test"
+				}
+				if o.Name != want {
+					t.Errorf("%s is named %s, want %s", o.Kind, o.Name, want)
+				}
+				meta := objectMeta(t, o)
+				if got := meta.Labels["app.kubernetes.io/name"]; got != tc.nameLabel {
+					t.Errorf("%s %s: app.kubernetes.io/name = %q, want %q", o.Kind, o.Name, got, tc.nameLabel)
+				}
+				if got := meta.Labels["app.kubernetes.io/instance"]; got != tc.svc {
+					t.Errorf("%s %s: app.kubernetes.io/instance = %q, want the release %q", o.Kind, o.Name, got, tc.svc)
+				}
+			}
+		})
+	}
+}
+
+// objectMeta reads an object's metadata.
+func objectMeta(t *testing.T, o chart.Object) metav1.ObjectMeta {
+	t.Helper()
+	var v struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	if err := yaml.Unmarshal([]byte(o.YAML), &v); err != nil {
+		t.Fatalf("%s %s: %v", o.Kind, o.Name, err)
+	}
+	return v.Metadata
+}
+
 func TestIngressClassIsTheClustersDefaultUnlessAnEnvironmentPicksOne(t *testing.T) {
-	for env, want := range map[string]string{"dev": "nginx", "test": "", "staging": "", "prod": ""} {
-		in := decodeAs[*networkingv1.Ingress](t, render(t, env, nil), "Ingress", release)
+	want := map[string]string{"dev": "nginx", "test": "", "staging": "", "prod": ""}
+	eachRelease(t, func(t *testing.T, env, svc string) {
+		in := decodeAs[*networkingv1.Ingress](t, render(t, env, svc, nil), "Ingress", svc)
 		got := ""
 		if in.Spec.IngressClassName != nil {
 			got = *in.Spec.IngressClassName
 		}
-		if got != want {
-			t.Errorf("%s: ingressClassName = %q, want %q", env, got, want)
+		if w, ok := want[env]; !ok || got != w {
+			t.Errorf("ingressClassName = %q, want %q (known: %v)", got, w, ok)
 		}
-	}
+	})
 }
 
 func TestAPortSetByValueReachesEveryObject(t *testing.T) {
-	m := render(t, "prod", map[string]any{"service": map[string]any{"port": 9090}})
-	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", release)
-	c := d.Spec.Template.Spec.Containers[0]
-	port := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == config.EnvPort && e.Value == "9090" })
-	if c.Ports[0].ContainerPort != 9090 || port < 0 {
-		t.Errorf("container port %d and env %v, want 9090", c.Ports[0].ContainerPort, c.Env)
-	}
-	if svc := decodeAs[*corev1.Service](t, m, "Service", release); svc.Spec.Ports[0].Port != 9090 {
-		t.Errorf("Service port = %d, want 9090", svc.Spec.Ports[0].Port)
-	}
-	test := decodeAs[*corev1.Pod](t, m, "Pod", release+"-test")
-	if args := strings.Join(test.Spec.Containers[0].Args, " "); !strings.Contains(args, ":9090"+server.PathReadyz) {
-		t.Errorf("test pod args %q do not use port 9090", args)
+	for _, svc := range serviceNames(t) {
+		t.Run(svc, func(t *testing.T) {
+			m := render(t, "prod", svc, map[string]any{"service": map[string]any{"port": 9090}})
+			d := decodeAs[*appsv1.Deployment](t, m, "Deployment", svc)
+			c := d.Spec.Template.Spec.Containers[0]
+			port := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == config.EnvPort && e.Value == "9090" })
+			if c.Ports[0].ContainerPort != 9090 || port < 0 {
+				t.Errorf("container port %d and env %v, want 9090", c.Ports[0].ContainerPort, c.Env)
+			}
+			if s := decodeAs[*corev1.Service](t, m, "Service", svc); s.Spec.Ports[0].Port != 9090 {
+				t.Errorf("Service port = %d, want 9090", s.Spec.Ports[0].Port)
+			}
+			test := decodeAs[*corev1.Pod](t, m, "Pod", svc+"-test")
+			if args := strings.Join(test.Spec.Containers[0].Args, " "); !strings.Contains(args, ":9090"+server.PathReadyz) {
+				t.Errorf("test pod args %q do not use port 9090", args)
+			}
+		})
 	}
 }
 
 func TestTheGracePeriodOutlastsACustomDrain(t *testing.T) {
-	m := render(t, "dev", map[string]any{"shutdown": map[string]any{"drainSeconds": 20, "timeoutSeconds": 25}})
-	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", release)
+	m := render(t, "dev", "api", map[string]any{"shutdown": map[string]any{"drainSeconds": 20, "timeoutSeconds": 25}})
+	d := decodeAs[*appsv1.Deployment](t, m, "Deployment", "api")
 	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g <= 45 {
 		t.Errorf("terminationGracePeriodSeconds = %v, want more than 45", g)
 	}

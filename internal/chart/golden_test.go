@@ -13,19 +13,38 @@ import (
 // every manifest change the chart change makes.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the chart")
 
-func TestRenderedManifestsMatchTheGoldenFiles(t *testing.T) {
-	cases := map[string]func(*testing.T) string{
-		"dev-with-every-option": func(t *testing.T) string { return render(t, "dev", everything()).String() },
+// golden is one golden file: a release rendered with some overrides.
+type golden struct {
+	env, svc  string
+	overrides map[string]any
+}
+
+// goldens are the golden files by name (testdata/<name>.yaml): every service in every
+// environment (<env>-<service>), and a few renderings with options on.
+func goldens(t *testing.T) map[string]golden {
+	t.Helper()
+	cases := map[string]golden{
+		"dev-api-with-every-option":  {"dev", "api", everything()},
+		"prod-status-with-discovery": {"prod", "status", discoveredServices()},
+		"dev-api-behind-a-node-port": {"dev", "api", map[string]any{"service": map[string]any{"nodePort": 30080}, "networkPolicy": map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"172.18.0.2/32", "10.244.0.1/32"}}}},
+		"staging-api-with-a-secret":  {"staging", "api", map[string]any{"secret": map[string]any{"existingSecret": "api-secrets-3"}}},
 	}
 	for _, env := range envs(t) {
-		cases[env] = func(t *testing.T) string { return render(t, env, nil).String() }
+		for _, svc := range serviceNames(t) {
+			cases[env+"-"+svc] = golden{env, svc, nil}
+		}
 	}
-	for name, got := range cases {
+	return cases
+}
+
+func TestRenderedManifestsMatchTheGoldenFiles(t *testing.T) {
+	cases := goldens(t)
+	for name, g := range cases {
 		t.Run(name, func(t *testing.T) {
 			file := filepath.Join("testdata", name+".yaml")
-			header := "# Golden file: the chart rendered for " + name + " (release api, namespace api-<env>).\n" +
+			header := "# Golden file: the chart rendered for " + name + " (release " + g.svc + ", namespace " + namespace(g.env) + ").\n" +
 				"# Regenerate with: go test ./internal/chart -update\n"
-			manifest := header + got(t)
+			manifest := header + render(t, g.env, g.svc, g.overrides).String()
 			if *update {
 				if err := os.MkdirAll("testdata", 0o755); err != nil {
 					t.Fatal(err)
@@ -44,6 +63,24 @@ func TestRenderedManifestsMatchTheGoldenFiles(t *testing.T) {
 					"go test ./internal/chart -update and review the diff.\n%s", name, file, firstDifference(string(want), manifest))
 			}
 		})
+	}
+
+	// A golden file no case writes any more is stale: -update removes it, else it fails.
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := cases[strings.TrimSuffix(filepath.Base(f), ".yaml")]; ok {
+			continue
+		}
+		if *update {
+			if err := os.Remove(f); err != nil {
+				t.Error(err)
+			}
+			continue
+		}
+		t.Errorf("%s is no rendering's golden file any more: run go test ./internal/chart -update to remove it", f)
 	}
 }
 
