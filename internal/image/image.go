@@ -1,6 +1,6 @@
-// Package image builds, tags and publishes the service images with the Docker CLI, so that
-// whatever engine and credentials the user's docker uses (DOCKER_HOST, contexts, credential
-// helpers) apply unchanged.
+// Package image builds the services' images with the Docker CLI, so that whatever engine the
+// user's docker uses (DOCKER_HOST, contexts) applies unchanged, and publishes them to a
+// registry with reproducible bytes: the same inputs give the same digest on any machine.
 package image
 
 import (
@@ -52,113 +52,6 @@ func ValidateRepository(repo string) error {
 		return fmt.Errorf("image repository %q is invalid: use lowercase path components separated by '/', optionally after a registry host[:port]", repo)
 	}
 	return nil
-}
-
-// GitTag is the default tag: the short commit hash, plus "-dirty" when the work tree has
-// uncommitted changes, so an image never claims a commit it was not built from.
-func GitTag(ctx context.Context, dir string) (string, error) {
-	sha, err := git(ctx, dir, "rev-parse", "--short=12", "HEAD")
-	if err != nil {
-		return "", fmt.Errorf("default image tag from git: %w (set IMAGE_TAG to choose one)", err)
-	}
-	status, err := git(ctx, dir, "status", "--porcelain", "--untracked-files=normal")
-	if err != nil {
-		return "", err
-	}
-	if status != "" {
-		sha += "-dirty"
-	}
-	return sha, nil
-}
-
-// Revision is the full commit hash of dir's HEAD, or "unknown".
-func Revision(ctx context.Context, dir string) string {
-	if sha, err := git(ctx, dir, "rev-parse", "HEAD"); err == nil {
-		return sha
-	}
-	return "unknown"
-}
-
-func git(ctx context.Context, dir string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
-// created is the image's creation time: the commit time (as SOURCE_DATE_EPOCH would be), so
-// that building the same source again reuses every cached layer and gives the same image and
-// digest, and a no-change deploy changes nothing. Without git, the current time.
-func created(ctx context.Context, dir string) string {
-	if t, err := git(ctx, dir, "log", "-1", "--format=%cI"); err == nil {
-		if ct, err := time.Parse(time.RFC3339, t); err == nil {
-			return ct.UTC().Format(time.RFC3339)
-		}
-	}
-	return time.Now().UTC().Format(time.RFC3339)
-}
-
-// BuildOptions describe one image build from the repository's Dockerfile.
-type BuildOptions struct {
-	Dir      string // build context: the repository root
-	Service  string // services/<Service> is built
-	Ref      Ref
-	Version  string
-	Revision string
-	Output   io.Writer // build progress; nil discards it
-}
-
-// Build runs docker build with the OCI label arguments.
-func Build(ctx context.Context, o BuildOptions) error {
-	if err := ValidateTag(o.Ref.Tag); err != nil {
-		return err
-	}
-	args := []string{"build", "-t", o.Ref.Repository + ":" + o.Ref.Tag,
-		"--build-arg", "SERVICE=" + o.Service,
-		"--build-arg", "VERSION=" + o.Version,
-		"--build-arg", "REVISION=" + o.Revision,
-		"--build-arg", "CREATED=" + created(ctx, o.Dir),
-		o.Dir}
-	if goImage := os.Getenv("GO_IMAGE"); goImage != "" {
-		args = append(args[:len(args)-1], "--build-arg", "GO_IMAGE="+goImage, o.Dir)
-	}
-	return Docker(ctx, o.Output, args...)
-}
-
-// Push pushes ref and returns its registry digest ("sha256:...").
-func Push(ctx context.Context, ref Ref, output io.Writer) (string, error) {
-	name := ref.Repository + ":" + ref.Tag
-	if err := Docker(ctx, output, "push", name); err != nil {
-		return "", err
-	}
-	digest, err := RegistryDigest(ctx, ref)
-	if err != nil {
-		return "", err
-	}
-	if digest == "" {
-		return "", fmt.Errorf("pushed %s but docker reports no digest for %s", name, ref.Repository)
-	}
-	return digest, nil
-}
-
-// RegistryDigest is the digest the local image repo:tag has in its registry, once pushed, or ""
-// when it was not pushed there.
-func RegistryDigest(ctx context.Context, ref Ref) (string, error) {
-	digests, err := DockerOutput(ctx, "image", "inspect", "--format", "{{join .RepoDigests \"\\n\"}}", ref.Repository+":"+ref.Tag)
-	if err != nil {
-		return "", err
-	}
-	for _, d := range strings.Split(digests, "\n") {
-		if repo, digest, ok := strings.Cut(d, "@"); ok && repo == ref.Repository {
-			return digest, nil
-		}
-	}
-	return "", nil
 }
 
 // Size is the image's size in bytes.

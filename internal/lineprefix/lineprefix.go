@@ -34,3 +34,18 @@ func (p *writer) Write(b []byte) (int, error) {
 		}
 	}
 }
+
+// Locked makes w safe for writers that run at once, such as the prefixed outputs of parallel
+// builds sharing one terminal or buffer.
+func Locked(w io.Writer) io.Writer { return &locked{w: w} }
+
+type locked struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *locked) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}

@@ -1,0 +1,157 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/dtap-platform/monorepo/internal/inputs"
+	"github.com/dtap-platform/monorepo/internal/lineprefix"
+)
+
+// Spec is one service image to build: its inputs (the build context is exactly those files)
+// and the local tag to give it.
+type Spec struct {
+	Service  string
+	Inputs   inputs.Manifest
+	Revision inputs.Revision
+	Ref      Ref // local repository:tag; the tag is also the binary's version
+}
+
+// Created is the image's creation time: the commit time of its revision (as SOURCE_DATE_EPOCH
+// would be), so that the same inputs give the same bytes. Without git history, the epoch.
+func (s Spec) Created() time.Time {
+	if s.Revision.Time.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return s.Revision.Time.UTC()
+}
+
+// BuildAll builds the images: first the builder's dependency stage, which they all share,
+// then the services, several at once (at most one per core). Each output line names its
+// service.
+func BuildAll(ctx context.Context, repoRoot string, specs []Spec, out io.Writer) error {
+	if len(specs) == 0 {
+		return nil
+	}
+	if out == nil {
+		out = io.Discard
+	}
+	out = lineprefix.Locked(out)
+	if err := buildDeps(ctx, repoRoot, lineprefix.New(out, "  [deps] ")); err != nil {
+		return fmt.Errorf("build the shared dependency stage: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, max(1, runtime.NumCPU()))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, spec := range specs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := Build(ctx, repoRoot, spec, lineprefix.New(out, "  ["+spec.Service+"] ")); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("build %s: %w", spec.Service, err))
+				mu.Unlock()
+				cancel() // the run fails anyway: stop the others
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Build builds one service's image from the Dockerfile, with a build context of only its
+// inputs, sent on stdin.
+func Build(ctx context.Context, repoRoot string, spec Spec, out io.Writer) error {
+	if err := ValidateTag(spec.Ref.Tag); err != nil {
+		return err
+	}
+	files := append([]string{"go.mod", "go.sum"}, spec.Inputs.Files()...)
+	buildCtx, err := contextTar(repoRoot, files)
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-t", spec.Ref.Repository + ":" + spec.Ref.Tag,
+		"--build-arg", "SERVICE=" + spec.Service,
+		"--build-arg", "VERSION=" + spec.Ref.Tag,
+		"--build-arg", "REVISION=" + spec.Revision.String(),
+		"--build-arg", "CREATED=" + spec.Created().Format(time.RFC3339)}
+	args = append(args, builderArg()...)
+	return dockerStdin(ctx, out, buildCtx, append(args, "-")...)
+}
+
+// buildDeps builds the Dockerfile's deps stage, so that parallel service builds find it cached.
+func buildDeps(ctx context.Context, repoRoot string, out io.Writer) error {
+	buildCtx, err := contextTar(repoRoot, []string{"go.mod", "go.sum"})
+	if err != nil {
+		return err
+	}
+	return dockerStdin(ctx, out, buildCtx, append(append([]string{"build", "--target", "deps"}, builderArg()...), "-")...)
+}
+
+func builderArg() []string {
+	if goImage := os.Getenv("GO_IMAGE"); goImage != "" {
+		return []string{"--build-arg", "GO_IMAGE=" + goImage}
+	}
+	return nil
+}
+
+// BuilderImage is the builder image the builds use (GO_IMAGE, else the Dockerfile's default).
+func BuilderImage() string {
+	if goImage := os.Getenv("GO_IMAGE"); goImage != "" {
+		return goImage
+	}
+	return inputs.DefaultBuilderImage
+}
+
+// contextTar is a build context of the Dockerfile and files (repository paths), with fixed
+// ownership, modes and times, so that it depends on the files' content only.
+func contextTar(repoRoot string, files []string) (*bytes.Buffer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	seen := map[string]bool{}
+	for _, f := range append([]string{"Dockerfile"}, files...) {
+		if seen[f] {
+			continue
+		}
+		seen[f] = true
+		b, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(f)))
+		if err != nil {
+			return nil, fmt.Errorf("build context: %w", err)
+		}
+		h := &tar.Header{Name: f, Mode: 0o644, Size: int64(len(b)), ModTime: time.Unix(0, 0), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(b); err != nil {
+			return nil, err
+		}
+	}
+	return &buf, tw.Close()
+}
+
+// dockerStdin runs the docker CLI with stdin, streaming its output.
+func dockerStdin(ctx context.Context, output io.Writer, stdin io.Reader, args ...string) error {
+	var stderr bytes.Buffer
+	cmd := dockerCmd(ctx, args...)
+	cmd.Stdin = stdin
+	cmd.Stdout = output
+	cmd.Stderr = io.MultiWriter(output, &tail{buf: &stderr})
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("docker %s: %w: %s", args[0], err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
