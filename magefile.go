@@ -5,9 +5,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,36 +19,72 @@ import (
 	"github.com/dtap-platform/monorepo/internal/bench"
 	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/deploy"
+	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/inputs"
+	"github.com/dtap-platform/monorepo/internal/interrupt"
+	"github.com/dtap-platform/monorepo/internal/services"
 	"github.com/dtap-platform/monorepo/internal/tf"
 )
-
-// service is the service that image and deploy targets build; the toolkit takes it as a
-// parameter, so a second service under services/ is one variable away.
-var service = envOr("SERVICE", "api")
 
 // Aliases keep `mage test` as the unit tests.
 var Aliases = map[string]any{
 	"test": Test.Unit,
 }
 
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
-}
-
-// Build compiles every package and writes the service binary to bin/.
+// Build compiles every package and writes each service's binary to bin/<service>.
 func Build(ctx context.Context) error {
 	if err := sh.RunV("go", "build", "./..."); err != nil {
 		return err
 	}
-	return sh.RunWithV(map[string]string{"CGO_ENABLED": "0"}, "go", "build", "-trimpath",
-		"-o", "bin/"+service, "./services/"+service)
+	svcs, err := services.Discover(ctx, ".")
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		if err := sh.RunWithV(map[string]string{"CGO_ENABLED": "0"}, "go", "build", "-trimpath", "-o", "bin/"+s.Name, "./"+s.Dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Lint checks gofmt, go vet (integration tests included), terraform fmt and the chart of every environment.
+// Services lists the services of the monorepo: every services/<name>/ with a main package.
+func Services(ctx context.Context) error {
+	svcs, err := services.Discover(ctx, ".")
+	if err != nil {
+		return err
+	}
+	for _, s := range svcs {
+		fmt.Printf("%-12s %-20s deploy description: %s\n", s.Name, s.Dir, strings.Join(s.ValuesFiles(".", "<env>"), ", "))
+	}
+	return nil
+}
+
+// Affected lists the services a change affects, and why (-base=<commit>, default: the merge-base with main; -json for CI).
+func Affected(ctx context.Context, base *string, json *bool) error {
+	b := ""
+	if base != nil {
+		b = *base
+	}
+	if b == "" {
+		var err error
+		if b, err = inputs.DefaultBase(ctx, "."); err != nil {
+			return err
+		}
+	}
+	r, err := inputs.Affected(ctx, ".", b, inputs.Options{BuilderImage: image.BuilderImage()})
+	if err != nil {
+		return err
+	}
+	if json != nil && *json {
+		return r.WriteJSON(os.Stdout)
+	}
+	fmt.Print(r.String())
+	return nil
+}
+
+// Lint checks gofmt, go vet (integration tests included), terraform fmt and the chart for every environment and service.
 func Lint(ctx context.Context) error {
 	out, err := sh.Output("gofmt", "-l", ".")
 	if err != nil {
@@ -72,7 +110,7 @@ func terraformFmt(ctx context.Context) error {
 		return nil
 	}
 	for _, dir := range []string{"terraform", "modules/helm-release"} {
-		r, err := tf.New(dir, tfPath, os.Stdout, "")
+		r, err := tf.New(tf.Options{Dir: dir, ExecPath: tfPath, Out: os.Stdout})
 		if err != nil {
 			return err
 		}
@@ -87,7 +125,7 @@ func terraformFmt(ctx context.Context) error {
 	return nil
 }
 
-// Bench runs the load benchmark: the service's GET /config against a bare net/http handler.
+// Bench runs the load benchmark: a service's GET /config against a bare net/http handler.
 func Bench(ctx context.Context) error {
 	_, err := bench.Run(ctx, bench.Options{Rounds: 3, Round: 5 * time.Second, Workers: 16}, os.Stdout)
 	return err
@@ -101,20 +139,23 @@ func (Test) Unit(ctx context.Context) error {
 	return sh.RunV("go", "test", "-race", "-count=1", "./...")
 }
 
-// Integration runs the container and cluster tests against the real image (needs Docker).
+// Integration runs the container and cluster tests against the real images (needs Docker).
 func (Test) Integration(ctx context.Context) error {
 	if err := image.Ping(ctx); err != nil {
 		return err
 	}
-	ref, err := buildImage(ctx)
+	refs, err := buildImages(ctx)
 	if err != nil {
 		return err
 	}
-	env := map[string]string{"API_IMAGE": ref.String()}
+	env := map[string]string{}
+	for name, ref := range refs {
+		env[strings.ToUpper(name)+"_IMAGE"] = ref.Repository + ":" + ref.Tag
+	}
 	for k, v := range testcontainersEnv(ctx) {
 		env[k] = v
 	}
-	return sh.RunWithV(env, "go", "test", "-tags", "integration", "-count=1", "-v", "-timeout", "60m", "./test/...")
+	return sh.RunWithV(env, "go", "test", "-tags", "integration", "-count=1", "-v", "-timeout", "75m", "./test/...")
 }
 
 // All runs lint, the unit tests and the integration tests: the README's test command.
@@ -126,36 +167,46 @@ func (Test) All(ctx context.Context) error {
 // Image groups the image targets.
 type Image mg.Namespace
 
-// Build builds the service image from the Dockerfile, tagged with the short git sha (+ -dirty).
+// Build builds every service's image (SERVICES=a,b for some), tagged with its content tag, in parallel.
 func (Image) Build(ctx context.Context) error {
-	ref, err := buildImage(ctx)
+	refs, err := buildImages(ctx)
 	if err != nil {
 		return err
 	}
-	size, err := image.Size(ctx, ref)
-	if err != nil {
-		return err
+	for _, name := range sortedKeys(refs) {
+		size, err := image.Size(ctx, refs[name])
+		if err != nil {
+			return err
+		}
+		fmt.Printf("built %-10s %s:%s (%.2f MB)\n", name, refs[name].Repository, refs[name].Tag, float64(size)/1e6)
 	}
-	fmt.Printf("built %s (%.2f MB)\n", ref, float64(size)/1e6)
 	return nil
 }
 
-func buildImage(ctx context.Context) (image.Ref, error) {
-	tag := os.Getenv("IMAGE_TAG")
-	if tag == "" {
-		var err error
-		if tag, err = image.GitTag(ctx, "."); err != nil {
-			return image.Ref{}, err
-		}
+// buildImages builds the local images of the services (SERVICES), tagged <service>:<content tag>.
+func buildImages(ctx context.Context) (map[string]image.Ref, error) {
+	all, err := services.Discover(ctx, ".")
+	if err != nil {
+		return nil, err
 	}
-	ref := image.Ref{Repository: envOr("IMAGE_NAME", service), Tag: tag}
-	if err := image.ValidateRepository(ref.Repository); err != nil {
-		return ref, err
+	run, err := services.Select(all, os.Getenv("SERVICES"))
+	if err != nil {
+		return nil, err
 	}
-	fmt.Printf("building %s\n", ref)
-	return ref, image.Build(ctx, image.BuildOptions{
-		Dir: ".", Service: service, Ref: ref, Version: tag, Revision: image.Revision(ctx, "."), Output: os.Stdout,
-	})
+	manifests, err := inputs.OfAll(ctx, ".", run, inputs.Options{BuilderImage: image.BuilderImage()})
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]image.Ref{}
+	var specs []image.Spec
+	for _, s := range run {
+		m := manifests[s.Name]
+		ref := image.Ref{Repository: s.Name, Tag: envOr("IMAGE_TAG", m.Tag())}
+		refs[s.Name] = ref
+		specs = append(specs, image.Spec{Service: s.Name, Inputs: m, Revision: inputs.RevisionOf(ctx, ".", m), Ref: ref})
+	}
+	fmt.Printf("building %s\n", strings.Join(services.Names(run), ", "))
+	return refs, image.BuildAll(ctx, ".", specs, os.Stdout)
 }
 
 // testcontainersEnv adapts testcontainers to the engine: published ports are reached on
@@ -198,6 +249,11 @@ func (Kind) Up(ctx context.Context) error {
 	}
 	fmt.Printf("cluster %q %s, ready after %s more; %s in all\n  kubeconfig: %s\n  registry:   %s (push images as %s/<name>:<tag>)\n",
 		o.Name, verb, t.Ready.Round(time.Second), time.Since(start).Round(time.Second), o.Kubeconfig, o.Registry(), o.Registry())
+	if cluster.HasFrontDoor(ctx, o) {
+		fmt.Printf("  front door: 127.0.0.1:%d-%d (node ports; deploy gives each exposed service one)\n", cluster.FrontDoorFirst, cluster.FrontDoorFirst+cluster.FrontDoorPorts-1)
+	} else {
+		fmt.Printf("  front door: none: this cluster was created before it had one; `go run mage.go kind:down` then `kind:up` recreates it\n")
+	}
 	return nil
 }
 
@@ -210,53 +266,144 @@ func (Kind) Down(ctx context.Context) error {
 	return cluster.Down(ctx, o)
 }
 
-// Deploy builds and pushes the image, then installs or upgrades the release in env (dev, test, staging, prod) with Terraform.
+// Deploy builds what changed, then installs or upgrades every service (SERVICES=a,b for some) in env: dev, test, staging or prod.
 func Deploy(ctx context.Context, env string) error {
-	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForDeploy, os.Getenv, os.Environ())
 	if err != nil {
 		return err
 	}
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	r := deploy.NewRunner(s, os.Stdout, "deploy "+env)
+	r.Force = force
 	start := time.Now()
-	res, err := deploy.Deploy(ctx, s, os.Stdout)
+	res, err := deploy.Deploy(ctx, r)
 	if err != nil {
 		return err
 	}
-	change := "applied"
-	if !res.Changed {
-		change = "no changes"
-	}
-	fmt.Printf("\ndeployed %s to %s (%s) in %s\n", service, env, change, time.Since(start).Round(100*time.Millisecond))
-	fmt.Printf("  url:        %s\n  image:      %s\n  namespace:  %s\n  revision:   %s\n  /config:    environment=%v release=%v version=%v\n",
-		res.URL, res.Image, res.Namespace, res.Revision, res.Config["environment"], res.Config["release"], res.Config["version"])
-	for _, st := range res.Steps {
-		fmt.Printf("  %-48s %8s\n", st.Name, st.Took.Round(100*time.Millisecond))
-	}
+	fmt.Print(res.Summary(time.Since(start)))
 	return nil
 }
 
-// Plan shows what `deploy env` would change in the cluster, and changes nothing.
+// Plan shows what `deploy env` would change, per service, and changes nothing.
 func Plan(ctx context.Context, env string) error {
-	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForPlan, os.Getenv, os.Environ())
 	if err != nil {
 		return err
 	}
-	changed, err := deploy.Plan(ctx, s, os.Stdout)
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	r := deploy.NewRunner(s, os.Stdout, "plan "+env)
+	r.Force = force
+	res, err := deploy.Plan(ctx, r)
 	if err != nil {
 		return err
 	}
-	if changed {
-		fmt.Printf("\n%s: the plan above would change the release; nothing was changed\n", env)
-	} else {
-		fmt.Printf("\n%s: no changes; the release matches the source\n", env)
-	}
+	fmt.Print(res.Summary(env))
 	return nil
 }
 
-// Destroy removes the release of env and its namespace (prod needs CONFIRM_PROD=yes).
-func Destroy(ctx context.Context, env string) error {
-	s, err := deploy.Resolve(ctx, ".", env, os.Getenv, os.Environ())
+// Destroy removes an environment (-env=<env>), or, with no argument, every environment this checkout deployed; prod needs CONFIRM_PROD=yes.
+func Destroy(ctx context.Context, env *string) error {
+	if stray := strayArgs("destroy"); stray != "" {
+		return fmt.Errorf("`destroy %s`: mage would run the bare destroy and then the unknown target %q; nothing was done. did you mean: go run mage.go destroy -env=%s", stray, stray, stray)
+	}
+	if env != nil && *env != "" {
+		return destroyEnv(ctx, *env, os.Getenv)
+	}
+	envs, err := environments.List(environments.ChartDir)
 	if err != nil {
 		return err
 	}
-	return deploy.Destroy(ctx, s, os.Stdout)
+	here, err := deploy.DeployedHere(".", envs)
+	if err != nil {
+		return err
+	}
+	if len(here) == 0 {
+		fmt.Println("this checkout has deployed no environment (none recorded in .cache/deployed/): nothing to destroy; to destroy one by name: go run mage.go destroy -env=<env>")
+		return nil
+	}
+	var names []string
+	for _, d := range here {
+		names = append(names, fmt.Sprintf("%s (namespace %s on %s)", d.Env, d.Namespace, d.Target))
+	}
+	fmt.Printf("destroying the environments this checkout deployed: %s\n", strings.Join(names, ", "))
+	var errs []error
+	for _, d := range here {
+		getenv := func(k string) string {
+			switch {
+			case k == "NAMESPACE" && os.Getenv(k) == "":
+				return d.Namespace
+			case k == "KUBECONFIG" && os.Getenv(k) == "" && !d.Local:
+				return d.Kubeconfig
+			case k == "KUBE_CONTEXT" && os.Getenv(k) == "" && !d.Local:
+				return d.Context
+			}
+			return os.Getenv(k)
+		}
+		if err := destroyEnv(ctx, d.Env, getenv); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", d.Env, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForDestroy, getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	r := deploy.NewRunner(s, os.Stdout, "destroy -env="+env)
+	r.Force = force
+	if err := deploy.Destroy(ctx, r); err != nil {
+		return err
+	}
+	fmt.Printf("\ndestroyed %s: no release, secret, port or state of it is left in namespace %s\n", env, s.Namespace)
+	return nil
+}
+
+// Unlock breaks the stale deploy lock of an environment (-env=<env>) that a killed run left; a live lock is refused.
+func Unlock(ctx context.Context, env *string) error {
+	if env == nil || *env == "" {
+		return errors.New("name the environment: go run mage.go unlock -env=<env>")
+	}
+	s, err := deploy.Resolve(ctx, ".", *env, deploy.ForDestroy, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	return deploy.Unlock(ctx, deploy.NewRunner(s, os.Stdout, "unlock -env="+*env))
+}
+
+// strayArgs returns the first word after the target on the command line that is not an
+// option: mage runs the target first and only then rejects the word as an unknown target.
+func strayArgs(target string) string {
+	for i, a := range os.Args {
+		if !strings.EqualFold(a, target) {
+			continue
+		}
+		for _, next := range os.Args[i+1:] {
+			if !strings.HasPrefix(next, "-") {
+				return next
+			}
+		}
+	}
+	return ""
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -5,27 +5,30 @@ provider "helm" {
   }
 }
 
-locals {
-  chart_path = abspath("${path.module}/../.helm")
-  # The URL the release answers on: base_url, else the environment values file's baseUrl.
-  base_url = var.base_url != "" ? var.base_url : try(yamldecode(file("${local.chart_path}/values-${var.environment}.yaml")).baseUrl, "")
+# One release per service of the environment, all in the environment's namespace. The chart
+# path is relative, so the state holds nothing of the checkout's location.
+module "service" {
+  source   = "../modules/helm-release"
+  for_each = var.services
+
+  release_name     = each.key
+  namespace        = var.namespace
+  chart_path       = "${path.module}/../.helm"
+  image_repository = each.value.image_repository
+  image_tag        = each.value.image_tag
+  image_digest     = each.value.image_digest
+  values           = each.value.values
+  timeout          = var.helm_timeout
+
+  # deploy creates the namespace itself, labelled with the environment it belongs to.
+  create_namespace = false
+  # deploy follows the rollout, fails fast and rolls back with the Helm SDK (see README.md).
+  wait   = false
+  atomic = false
 }
 
-module "app" {
-  source = "../modules/helm-release"
-
-  release_name     = var.release_name
-  namespace        = var.namespace
-  chart_path       = local.chart_path
-  environment      = var.environment
-  image_repository = var.image_repository
-  image_tag        = var.image_tag
-  image_digest     = var.image_digest
-  values_files     = var.values_files
-  sensitive_values = var.sensitive_values
-  timeout          = var.timeout
-
-  # The root module's own inputs come last, so they win over the values files; an empty
-  # base_url keeps the environment file's baseUrl.
-  values = merge(var.values, { environment = var.environment }, var.base_url == "" ? {} : { baseUrl = var.base_url })
+# Before the monorepo layout the one release was module.app; it is the api service now.
+moved {
+  from = module.app
+  to   = module.service["api"]
 }

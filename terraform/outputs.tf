@@ -1,24 +1,19 @@
-output "url" {
-  description = "Public URL of the service (base_url, else the environment's baseUrl), or how to reach it when it has none."
-  value       = local.base_url != "" ? local.base_url : "none: kubectl -n ${module.app.namespace} port-forward svc/${module.app.release_name} 8080:http"
+output "environment" {
+  description = "The environment this state belongs to."
+  value       = var.environment
 }
 
 output "namespace" {
-  description = "Namespace of the release."
-  value       = module.app.namespace
+  description = "Namespace of the environment's releases."
+  value       = var.namespace
 }
 
-output "release" {
-  description = "Name of the Helm release."
-  value       = module.app.release_name
+output "services" {
+  description = "The inputs every service was last applied with: a run restricted to some services passes the others' back unchanged, so they are left exactly as they run."
+  value       = var.services
 }
 
-output "revision" {
-  description = "Revision of the Helm release."
-  value       = module.app.revision
-}
-
-output "status" {
-  description = "Status of the Helm release."
-  value       = module.app.status
+output "releases" {
+  description = "Revision and status of each service's Helm release."
+  value       = { for name, m in module.service : name => { revision = m.revision, status = m.status } }
 }

@@ -1,42 +1,20 @@
 variable "environment" {
-  description = "DTAP environment (dev, test, staging, prod): the chart's values-<environment>.yaml. Equal to the workspace name."
+  description = "DTAP environment (dev, test, staging, prod): equal to the workspace name."
   type        = string
-}
 
-variable "release_name" {
-  description = "Helm release name (DNS-1123, at most 53 characters)."
-  type        = string
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.environment))
+    error_message = "environment must be a DNS label, such as dev or staging."
+  }
 }
 
 variable "namespace" {
-  description = "Namespace to install into; created when missing."
+  description = "Namespace of every release of the environment (deploy creates and labels it)."
   type        = string
-}
-
-variable "image_repository" {
-  description = "Image repository with registry host, for example localhost:5001/api."
-  type        = string
-}
-
-variable "image_tag" {
-  description = "Image tag."
-  type        = string
-}
-
-variable "image_digest" {
-  description = "Image digest (sha256:...) from the push; pods then run the image by digest."
-  type        = string
-  default     = ""
-}
-
-variable "base_url" {
-  description = "Public base URL of the service, for example https://api.staging.example.com. The Ingress or HTTPRoute host comes from it. Empty: no public URL."
-  type        = string
-  default     = ""
 
   validation {
-    condition     = var.base_url == "" || can(regex("^https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?/?$", var.base_url))
-    error_message = "base_url must be empty or http(s)://host[:port], for example https://api.staging.example.com."
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.namespace)) && length(var.namespace) <= 63
+    error_message = "namespace must be a DNS-1123 label of at most 63 characters."
   }
 }
 
@@ -51,27 +29,23 @@ variable "kube_context" {
   default     = ""
 }
 
-variable "values_files" {
-  description = "Extra values files (absolute paths), applied after the environment's values file."
-  type        = list(string)
-  default     = []
+variable "services" {
+  description = "The services of the environment, by name (the release name): the image, and the values documents in the order they apply (environment, service, extra files, deploy's own). Secrets are never here: deploy writes them into a Secret the chart mounts by name."
+  type = map(object({
+    image_repository = string
+    image_tag        = string
+    image_digest     = optional(string, "")
+    values           = optional(list(string), [])
+  }))
+
+  validation {
+    condition     = alltrue([for name, _ in var.services : can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name)) && length(name) <= 53])
+    error_message = "every service name must be a DNS-1123 label of at most 53 characters (a Helm release name)."
+  }
 }
 
-variable "values" {
-  description = "Extra chart values, applied after the values files."
-  type        = any
-  default     = {}
-}
-
-variable "sensitive_values" {
-  description = "Secret chart values by path (for example \"secret.data.db-password\"). Pass them with TF_VAR_sensitive_values, never in a file in git."
-  type        = map(string)
-  default     = {}
-  sensitive   = true
-}
-
-variable "timeout" {
-  description = "Seconds to wait for the rollout before the release is rolled back."
+variable "helm_timeout" {
+  description = "Seconds Helm may take to install or upgrade one release (without waiting for the pods: deploy follows the rollout)."
   type        = number
-  default     = 300
+  default     = 120
 }

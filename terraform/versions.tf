@@ -8,7 +8,9 @@ terraform {
     }
   }
 
-  # State is local by default, one state per workspace (= environment) under
-  # terraform.tfstate.d/<env>/, gitignored. For a remote backend, see README.md ("State").
-  backend "local" {}
+  # State lives in the target cluster: one Secret per workspace (= environment), locked by a
+  # Lease. mage deploy passes the rest (config_path, config_context, namespace, secret_suffix)
+  # with -backend-config, so every checkout and CI runner that targets the cluster shares it.
+  # Another backend: see README.md ("Another backend").
+  backend "kubernetes" {}
 }

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/dtap-platform/monorepo/internal/load"
-	"github.com/dtap-platform/monorepo/services/api/config"
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/services/kit/config"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
 // Options of a benchmark run.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 		MergeKubeconfig: os.Getenv("KIND_EXPORT_KUBECONFIG") == "true",
 		Out:             os.Stdout,
 	}
+	if !clusterName.MatchString(o.Name) {
+		return o, fmt.Errorf("KIND_CLUSTER_NAME=%q is not a valid kind cluster name: use at most 32 lowercase letters, digits and '-', starting with a letter", o.Name)
+	}
 	if p := os.Getenv("LOCAL_REGISTRY_PORT"); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
@@ -69,6 +73,10 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 	o.Kubeconfig = filepath.Join(repoRoot, ".cache", "kind", o.Name+".kubeconfig")
 	return o, nil
 }
+
+// clusterName keeps the node container (<name>-control-plane) and the registry
+// (<name>-registry) valid names.
+var clusterName = regexp.MustCompile(`^[a-z][-a-z0-9]{0,31}$`)
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
@@ -166,16 +174,39 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 	return t, nil
 }
 
-// clusterConfig points containerd at /etc/containerd/certs.d, where the registry's hosts.toml goes.
+// The front door of the embedded cluster: kind maps these node ports to the same ports on
+// 127.0.0.1, and deploy gives each exposed (environment, service) one of them. kind fixes port
+// mappings when it creates a cluster, so the range is mapped up front.
+const (
+	FrontDoorFirst = 30080
+	FrontDoorPorts = 20
+)
+
+// clusterConfig points containerd at /etc/containerd/certs.d, where the registry's hosts.toml
+// goes, and maps the front door's ports to 127.0.0.1.
 func clusterConfig() *v1alpha4.Cluster {
+	node := v1alpha4.Node{Role: v1alpha4.ControlPlaneRole}
+	for p := FrontDoorFirst; p < FrontDoorFirst+FrontDoorPorts; p++ {
+		node.ExtraPortMappings = append(node.ExtraPortMappings, v1alpha4.PortMapping{
+			ContainerPort: int32(p), HostPort: int32(p), ListenAddress: "127.0.0.1", Protocol: v1alpha4.PortMappingProtocolTCP})
+	}
 	c := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
+		Nodes:    []v1alpha4.Node{node},
 		ContainerdConfigPatches: []string{
 			"[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"",
 		},
 	}
 	v1alpha4.SetDefaultsCluster(c)
 	return c
+}
+
+// HasFrontDoor reports whether the cluster's node maps the front door's ports to 127.0.0.1: a
+// cluster created before the front door existed does not, and kind cannot add them later.
+func HasFrontDoor(ctx context.Context, o Options) bool {
+	out, err := image.DockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", o.controlPlane())
+	return err == nil && strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst)) &&
+		strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst+FrontDoorPorts-1))
 }
 
 func createHint(err error) string {

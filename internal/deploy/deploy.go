@@ -2,428 +2,604 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/dtap-platform/monorepo/internal/cluster"
+	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
-	"github.com/dtap-platform/monorepo/internal/lineprefix"
+	"github.com/dtap-platform/monorepo/internal/inputs"
+	"github.com/dtap-platform/monorepo/internal/release"
 	"github.com/dtap-platform/monorepo/internal/rollout"
+	"github.com/dtap-platform/monorepo/internal/secrets"
+	"github.com/dtap-platform/monorepo/internal/services"
 	"github.com/dtap-platform/monorepo/internal/tf"
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
-// ManagedByLabel marks the namespaces deploy creates, so destroy removes only those.
-const ManagedByLabel = "dtap.dev/managed-by"
+// Row is one service's line of the summary.
+type Row struct {
+	Service  string
+	Change   string // installed, rolled, upgraded (no new pods), unchanged, rolled back, removed
+	Image    image.Ref
+	Revision int // the Helm release revision that runs
+	Ready    time.Duration
+	URL      string
+	Config   map[string]any // its /config, from the smoke check
+}
 
 // Result is the summary of a deploy.
 type Result struct {
-	URL       string
-	Image     image.Ref
-	Revision  string
+	Env       string
 	Namespace string
 	Changed   bool // false when Terraform had nothing to change
-	Config    map[string]any
+	Rows      []Row
+	Notes     []string
 	Steps     []Step
 }
 
-// Step is one timed step of a run.
-type Step struct {
-	Name string
-	Took time.Duration
+// Row returns the summary row of a service.
+func (r *Result) Row(service string) (Row, bool) {
+	i := slices.IndexFunc(r.Rows, func(x Row) bool { return x.Service == service })
+	if i < 0 {
+		return Row{}, false
+	}
+	return r.Rows[i], true
 }
 
-// Runner carries what the steps of one run share.
-type Runner struct {
-	S        Settings
-	Out      io.Writer
-	steps    []Step
-	tfPath   string
-	kube     *rest.Config
-	clients  kubernetes.Interface
-	tfRunner *tf.Runner
+// built is one service's image: its inputs, whether this run built it, and its digest.
+type built struct {
+	svc    services.Service
+	ref    image.Ref // repository:tag@digest in the registry
+	built  bool
+	merged map[string]any
 }
 
-func (r *Runner) step(name string, fn func() error) error {
-	fmt.Fprintf(r.Out, "==> %s\n", name)
-	start := time.Now()
-	err := fn()
-	r.steps = append(r.steps, Step{Name: name, Took: time.Since(start)})
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return nil
-}
-
-// Preflight checks what the run needs from the machine before it changes anything: a Docker
-// engine (when building), Terraform, and a reachable cluster (the local one may not exist yet:
-// it is created on first use).
-func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
-	if needDocker || r.S.Local {
-		if err := image.Ping(ctx); err != nil {
-			return err
-		}
-	}
-	path, err := tf.Ensure(ctx, filepath.Join(r.S.RepoRoot, ".cache"))
-	if err != nil {
-		return err
-	}
-	r.tfPath = path
-	if r.S.Local {
-		exists, err := cluster.Exists(r.S.Cluster)
-		if err != nil || !exists {
-			return err // created by the cluster step
-		}
-		if err := cluster.WriteKubeconfig(r.S.Cluster); err != nil {
-			return err
-		}
-	}
-	return r.connect(ctx)
-}
-
-// connect builds the Kubernetes clients and checks that the API server answers.
-func (r *Runner) connect(ctx context.Context) error {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: r.S.Kubeconfig}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: r.S.KubeContext}).ClientConfig()
-	if err != nil {
-		return fmt.Errorf("kubeconfig %s (context %q): %w", r.S.Kubeconfig, r.S.KubeContext, err)
-	}
-	cfg.Timeout = 15 * time.Second
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	if _, err := cs.Discovery().ServerVersion(); err != nil {
-		return fmt.Errorf("the cluster at %s is unreachable: %w; check KUBECONFIG and KUBE_CONTEXT, or unset both to use the local kind cluster", cfg.Host, err)
-	}
-	cfg.Timeout = 0
-	r.kube, r.clients = cfg, cs
-	return nil
-}
-
-func (r *Runner) ensureLocalCluster(ctx context.Context) error {
-	if !r.S.Local {
-		return nil
-	}
-	return r.step("local cluster", func() error {
-		if _, err := cluster.Up(ctx, r.S.Cluster); err != nil {
-			return err
-		}
-		return r.connect(ctx)
-	})
-}
-
-// Deploy takes the current source to a running, smoke-checked release in the environment.
-func Deploy(ctx context.Context, s Settings, out io.Writer) (*Result, error) {
-	r := &Runner{S: s, Out: out}
-	if err := s.GuardProduction("deploy to"); err != nil {
+// Deploy takes the current source of the run's services to running, smoke-checked releases
+// in the environment. Everything is validated by Resolve before this runs; the first side
+// effect is the local cluster (when it is the target and missing).
+func Deploy(ctx context.Context, r *Runner) (*Result, error) {
+	s := r.S
+	res := &Result{Env: s.Env, Namespace: s.Namespace}
+	if err := r.step("preflight", func() error { return r.Preflight(ctx, !s.SkipBuild) }); err != nil {
 		return nil, err
 	}
-	if err := r.step("preflight", func() error { return r.Preflight(ctx, true) }); err != nil {
+	existing, err := r.CheckNamespace(ctx, "deploy")
+	if err != nil {
 		return nil, err
 	}
 	if err := r.ensureLocalCluster(ctx); err != nil {
 		return nil, err
 	}
-	ref := image.Ref{Repository: s.ImageRepository(), Tag: s.ImageTag}
-	if s.SkipBuild {
-		// Promotion: the same image, already built (and tested), goes to the next environment.
-		if _, err := image.DockerOutput(ctx, "image", "inspect", ref.Repository+":"+ref.Tag); err != nil {
-			return nil, fmt.Errorf("SKIP_BUILD=true but %s is not a local image: build it first, or unset SKIP_BUILD", ref)
-		}
-	} else if err := r.step("build image "+ref.String(), func() error {
-		return image.Build(ctx, image.BuildOptions{Dir: s.RepoRoot, Service: s.Service, Ref: ref,
-			Version: s.ImageTag, Revision: image.Revision(ctx, s.RepoRoot), Output: lineprefix.New(out, "  [docker] ")})
-	}); err != nil {
-		return nil, err
-	}
-	if err := r.step("push image to "+s.Registry, func() error {
-		digest, err := image.Push(ctx, ref, lineprefix.New(out, "  [docker] "))
-		ref.Digest = digest
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	res := &Result{Image: ref, Namespace: s.Namespace}
-	if err := r.step("namespace "+s.Namespace, func() error { return r.ensureNamespace(ctx) }); err != nil {
-		return nil, err
-	}
-	changed, err := r.terraformApply(ctx, ref)
-	res.Changed = changed
-	if err != nil {
-		return nil, err
-	}
-	outputs, err := r.tfRunner.Outputs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	res.URL, res.Revision = outputs["url"], outputs["revision"]
-	if err := r.step("rollout", func() error {
-		d, err := r.deployment(ctx)
-		if err != nil {
+	if err := r.step("lock "+s.Env, func() error {
+		if err := r.ensureStateNamespace(ctx); err != nil {
 			return err
 		}
-		return rollout.Wait(ctx, r.clients, s.Namespace, d.Name, s.Timeout, out)
+		return r.acquireLock(ctx)
 	}); err != nil {
 		return nil, err
 	}
-	if err := r.step("smoke check /readyz and /config", func() error {
-		cfg, err := r.smoke(ctx)
-		res.Config = cfg
+	defer r.releaseLock()
+
+	var st State
+	if err := r.step("terraform init, state of "+s.Env, func() error {
+		if err := r.initTerraform(ctx, "deploy"); err != nil {
+			return err
+		}
+		var err error
+		if st, err = r.readState(ctx, true); err != nil {
+			return err
+		}
+		if err := r.migrateLocalState(ctx); err != nil {
+			return err
+		}
+		st, err = r.readState(ctx, true)
 		return err
 	}); err != nil {
 		return nil, err
+	}
+	if st.Namespace != "" && st.Namespace != s.Namespace {
+		return nil, fmt.Errorf("environment %s runs in namespace %s (its state says so), not %s: set NAMESPACE=%s to deploy there, or destroy it first to move it",
+			s.Env, st.Namespace, s.Namespace, st.Namespace)
+	}
+	keep, err := r.kept(st)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.step("recover releases left pending", func() error { return r.recoverPending(res) }); err != nil {
+		return nil, err
+	}
+
+	images, err := r.images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.step("namespace "+s.Namespace, func() error { return r.ensureNamespace(ctx, existing) }); err != nil {
+		return nil, err
+	}
+	secretNames, err := r.writeSecrets(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	frontDoors, err := r.frontDoors(ctx, images, res)
+	if err != nil {
+		return nil, err
+	}
+
+	// What Terraform applies: the run's services from the source, the others as they run.
+	svcs := maps.Clone(keep)
+	digest, err := chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
+	if err != nil {
+		return nil, err
+	}
+	peers := map[string]int{}
+	for name := range svcs {
+		if svc, ok := s.Service(name); ok {
+			if m, err := s.merged(svc); err == nil {
+				peers[name] = port(m)
+			}
+		}
+	}
+	for _, b := range images {
+		peers[b.svc.Name] = port(b.merged)
+	}
+	for _, b := range images {
+		set := s.overrides(b.svc, b.merged, deploySet{chartDigest: digest, secret: secretNames[b.svc.Name], peers: peers, frontDoor: frontDoors[b.svc.Name]}, &res.Notes)
+		docs, err := s.serviceValues(b.svc, set)
+		if err != nil {
+			return nil, err
+		}
+		svcs[b.svc.Name] = ServiceInputs{ImageRepository: b.ref.Repository, ImageTag: b.ref.Tag, ImageDigest: b.ref.Digest, Values: docs}
+	}
+	varsPath, err := r.writeVars("deploy", svcs)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.step("adopt releases the state does not know", func() error { return r.adopt(ctx, st, svcs, varsPath, res) }); err != nil {
+		return nil, err
+	}
+
+	planFile := filepath.Join(r.dataDir("deploy"), "deploy.tfplan")
+	defer os.Remove(planFile)
+	var changes []tf.Change
+	if err := r.step("terraform plan", func() error {
+		changed, err := r.tfr.Plan(ctx, planFile, false, varsPath)
+		if err != nil || !changed {
+			return err
+		}
+		changes, err = r.tfr.PlanChanges(ctx, planFile)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	changed := changedServices(changes)
+	res.Changed = len(changes) > 0
+	before := r.revisions(slices.Collect(maps.Keys(changed)))
+	if !res.Changed {
+		fmt.Fprintln(r.Out, "  no changes: every release is up to date, nothing to apply")
+	} else if err := r.step("terraform apply ("+describe(changed)+")", func() error { return r.tfr.Apply(ctx, planFile) }); err != nil {
+		return nil, r.failed(ctx, err, changed, before, varsPath, "the apply failed")
+	}
+
+	readyIn, err := r.waitAll(ctx, changed, res)
+	if err != nil {
+		return nil, r.failed(ctx, err, changed, before, varsPath, "the rollout failed")
+	}
+	for _, b := range images {
+		if err := r.step("smoke check "+b.svc.Name, func() error {
+			row, err := r.smoke(ctx, b, changed[b.svc.Name], readyIn[b.svc.Name], frontDoors[b.svc.Name])
+			res.Rows = append(res.Rows, row)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for name, action := range changed {
+		if action == "removed" {
+			res.Rows = append(res.Rows, Row{Service: name, Change: "removed"})
+		}
+	}
+	slices.SortFunc(res.Rows, func(a, b Row) int { return strings.Compare(a.Service, b.Service) })
+	r.pruneSecrets(ctx, images)
+	if err := r.remember(); err != nil {
+		fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 	}
 	res.Steps = r.steps
 	return res, nil
 }
 
-// terraformApply runs init, workspace, the tfvars files, plan and (when it changes anything)
-// apply. While Terraform waits for the release, the rollout's progress is shown, and a pod
-// that cannot start is diagnosed before the atomic rollback removes it.
-func (r *Runner) terraformApply(ctx context.Context, ref image.Ref) (bool, error) {
-	vars, cleanup, err := r.prepareTerraform(ctx, ref)
-	if err != nil {
-		return false, err
-	}
-	defer cleanup()
-	planFile := filepath.Join(vars.tmp, "deploy.tfplan")
-	var changed bool
-	if err := r.step("terraform plan", func() error {
-		var err error
-		changed, err = r.tfRunner.Plan(ctx, planFile, false, vars.files...)
-		return err
-	}); err != nil {
-		return false, err
-	}
-	if !changed {
-		fmt.Fprintln(r.Out, "  no changes: the release is up to date, nothing to apply")
-		return false, nil
-	}
-	err = r.step("terraform apply", func() error {
-		watchCtx, stop := context.WithCancel(ctx)
-		diagnosis := make(chan string, 1)
-		go func() { diagnosis <- r.watch(watchCtx) }()
-		err := r.tfRunner.Apply(ctx, planFile)
-		stop()
-		if d := <-diagnosis; err != nil && d != "" {
-			return fmt.Errorf("%w\n\nthe release was rolled back; what the new pods showed before that:\n%s", err, d)
+// kept are the services the state has and this run does not deploy: passed back with the
+// inputs they were last applied with, so they stay exactly as they run. A service whose
+// folder is gone is removed only when CONFIRM_REMOVE names it.
+func (r *Runner) kept(st State) (map[string]ServiceInputs, error) {
+	keep := map[string]ServiceInputs{}
+	var gone []string
+	for name, in := range st.Services {
+		if slices.ContainsFunc(r.S.Run, func(s services.Service) bool { return s.Name == name }) {
+			continue
 		}
-		return err
-	})
-	return true, err
+		if _, ok := r.S.Service(name); !ok && !slices.Contains(r.S.ConfirmRemove, name) {
+			gone = append(gone, name)
+		}
+		if _, ok := r.S.Service(name); ok || !slices.Contains(r.S.ConfirmRemove, name) {
+			keep[name] = in
+		}
+	}
+	if len(gone) > 0 {
+		slices.Sort(gone)
+		return nil, fmt.Errorf("service %s is deployed in %s, but its folder services/%s is gone: this deploy would remove release %s from namespace %s. "+
+			"Set CONFIRM_REMOVE=%s to remove it, or restore the folder", strings.Join(gone, ", "), r.S.Env, gone[0],
+			strings.Join(gone, ", "), r.S.Namespace, strings.Join(gone, ","))
+	}
+	for _, name := range r.S.ConfirmRemove {
+		if _, inState := st.Services[name]; inState {
+			if _, stillThere := r.S.Service(name); !stillThere {
+				fmt.Fprintf(r.Out, "  removing service %s from %s (CONFIRM_REMOVE)\n", name, r.S.Env)
+			}
+		}
+	}
+	return keep, nil
 }
 
-// watch prints rollout progress while Terraform applies, and returns the last diagnosis of
-// pods that were failing, if any.
-func (r *Runner) watch(ctx context.Context) string {
-	var last, diagnosis string
-	for {
-		select {
-		case <-ctx.Done():
-			return diagnosis
-		case <-time.After(2 * time.Second):
+// recoverPending repairs the releases a killed run left pending, before anything else runs.
+func (r *Runner) recoverPending(res *Result) error {
+	rels, err := r.helm.List()
+	if err != nil {
+		return err
+	}
+	for _, rel := range rels {
+		if !rel.Info.Status.IsPending() {
+			continue
 		}
-		d, err := r.deployment(ctx)
+		if release.Owned(rel, rel.Name, r.S.Env) != nil {
+			continue // not ours: never touched
+		}
+		msg, err := r.helm.Recover(rel.Name)
+		if err != nil {
+			return err
+		}
+		if msg != "" {
+			fmt.Fprintf(r.Out, "  recovered: %s\n", msg)
+			res.Notes = append(res.Notes, "recovered: "+msg)
+		}
+	}
+	return nil
+}
+
+// images resolves the run's images: content tags (or IMAGE_TAG), looked up in the registry;
+// what is missing is built, all at once, then published with reproducible bytes.
+func (r *Runner) images(ctx context.Context) ([]built, error) {
+	s := r.S
+	var out []built
+	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, inputs.Options{BuilderImage: image.BuilderImage()})
+	if err != nil {
+		return nil, err
+	}
+	var specs []image.Spec
+	err = r.step("images: look up "+strings.Join(services.Names(s.Run), ", ")+" in "+s.Registry, func() error {
+		for _, svc := range s.Run {
+			m := manifests[svc.Name]
+			tag := or(s.ImageTag, m.Tag())
+			repo := s.ImageRepository(svc.Name)
+			merged, err := s.merged(svc)
+			if err != nil {
+				return err
+			}
+			b := built{svc: svc, ref: image.Ref{Repository: repo, Tag: tag}, merged: merged}
+			digest, err := image.Lookup(ctx, repo, tag)
+			switch {
+			case err != nil && !s.SkipBuild:
+				return err
+			case err != nil:
+				fmt.Fprintf(r.Out, "  %s: %v; deploying %s:%s by tag, the cluster pulls it\n", svc.Name, err, repo, tag)
+			case digest != "":
+				b.ref.Digest = digest
+				fmt.Fprintf(r.Out, "  %-10s %s:%s is in the registry (%s): not rebuilt\n", svc.Name, repo, tag, short(digest))
+			case s.SkipBuild:
+				fmt.Fprintf(r.Out, "  %-10s %s:%s is not in the registry and SKIP_BUILD=true: deploying it by tag; the cluster's pull decides\n", svc.Name, repo, tag)
+			default:
+				b.built = true
+				specs = append(specs, image.Spec{Service: svc.Name, Inputs: m, Revision: inputs.RevisionOf(ctx, s.RepoRoot, m),
+					Ref: image.Ref{Repository: repo, Tag: tag}})
+			}
+			out = append(out, b)
+		}
+		return nil
+	})
+	if err != nil || len(specs) == 0 {
+		return out, err
+	}
+	var names []string
+	for _, sp := range specs {
+		names = append(names, sp.Service)
+	}
+	if err := r.step("build "+strings.Join(names, ", "), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
+		return nil, err
+	}
+	err = r.step("publish "+strings.Join(names, ", ")+" to "+s.Registry, func() error {
+		for _, sp := range specs {
+			digest, err := image.Publish(ctx, sp, sp.Ref.Repository)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(out, func(b built) bool { return b.svc.Name == sp.Service })
+			out[i].ref.Digest = digest
+			fmt.Fprintf(r.Out, "  %-10s %s:%s@%s (revision %s)\n", sp.Service, sp.Ref.Repository, sp.Ref.Tag, short(digest), sp.Revision)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// writeSecrets writes each run service's SECRET_* values as a versioned Secret, and returns
+// the version each service mounts: a new one when the values changed, the running one when
+// they did not or when none were given.
+func (r *Runner) writeSecrets(ctx context.Context, res *Result) (map[string]string, error) {
+	names := map[string]string{}
+	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
+	err := r.step("secrets", func() error {
+		for _, svc := range r.S.Run {
+			last, err := r.helm.Last(svc.Name)
+			if err != nil {
+				return err
+			}
+			current := release.SecretName(last)
+			data, given := r.S.Secrets[svc.Name]
+			if !given {
+				if current != "" {
+					names[svc.Name] = current
+				}
+				continue
+			}
+			name, created, err := store.Apply(ctx, svc.Name, data, current)
+			if err != nil {
+				return err
+			}
+			names[svc.Name] = name
+			verb := "unchanged, keeps"
+			if created {
+				verb = "new version"
+			}
+			fmt.Fprintf(r.Out, "  %-10s keys %s: %s %s\n", svc.Name, strings.Join(r.S.SecretKeys(svc.Name), ", "), verb, name)
+		}
+		return nil
+	})
+	return names, err
+}
+
+// adopt imports into the state the releases of the run's services that run in the namespace
+// but that the state does not know (state lost, or installed by hand), once they prove to be
+// this project's release of that service in this environment. A foreign release of the same
+// name is refused.
+func (r *Runner) adopt(ctx context.Context, st State, svcs map[string]ServiceInputs, varsPath string, res *Result) error {
+	for _, svc := range r.S.Run {
+		if _, known := st.Services[svc.Name]; known {
+			continue
+		}
+		rel, err := r.helm.Last(svc.Name)
+		if err != nil || rel == nil {
+			return err
+		}
+		if err := release.Owned(rel, svc.Name, r.S.Env); err != nil {
+			return fmt.Errorf("a release named %s already runs in namespace %s, and it is not this project's: %w", svc.Name, r.S.Namespace, err)
+		}
+		addr := fmt.Sprintf("module.service[%q].helm_release.this", svc.Name)
+		if err := r.tfr.Import(ctx, addr, r.S.Namespace+"/"+svc.Name, varsPath); err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("adopted release %s (revision %d, %s) into the state of %s: it ran in %s, but the state did not know it",
+			svc.Name, rel.Version, rel.Info.Status, r.S.Env, r.S.Namespace)
+		fmt.Fprintf(r.Out, "  %s\n", msg)
+		res.Notes = append(res.Notes, msg)
+	}
+	return nil
+}
+
+// changedServices maps each service the plan changes to what happens to it.
+func changedServices(changes []tf.Change) map[string]string {
+	out := map[string]string{}
+	for _, c := range changes {
+		name := strings.TrimSuffix(strings.TrimPrefix(c.Module, `module.service["`), `"]`)
+		if name == c.Module || name == "" {
+			continue
+		}
+		switch {
+		case slices.Contains(c.Actions, "delete") && !slices.Contains(c.Actions, "create"):
+			out[name] = "removed"
+		case slices.Contains(c.Actions, "create") && !slices.Contains(c.Actions, "delete"):
+			out[name] = "installed"
+		default:
+			out[name] = "upgraded"
+		}
+	}
+	return out
+}
+
+func describe(changed map[string]string) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(changed)) {
+		parts = append(parts, name+" "+changed[name])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// revisions are the releases' current revisions (0: not installed), before an apply.
+func (r *Runner) revisions(names []string) map[string]int {
+	out := map[string]int{}
+	for _, n := range names {
+		if rel, err := r.helm.Last(n); err == nil && rel != nil {
+			out[n] = rel.Version
+		}
+	}
+	return out
+}
+
+// waitAll follows the rollouts of the changed services at once, failing fast, and returns how
+// long each took to be ready.
+func (r *Runner) waitAll(ctx context.Context, changed map[string]string, res *Result) (map[string]time.Duration, error) {
+	took := map[string]time.Duration{}
+	var names []string
+	for name, action := range changed {
+		if action != "removed" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return took, nil
+	}
+	slices.Sort(names)
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	err := r.step("rollout "+strings.Join(names, ", "), func() error {
+		start := time.Now()
+		for _, name := range names {
+			wg.Go(func() {
+				err := rollout.Wait(ctx, r.clients, r.S.Namespace, name, r.S.Rules, prefixed(r.Out, name))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					return
+				}
+				took[name] = time.Since(start)
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	})
+	return took, err
+}
+
+// failed puts every service this run changed back where it was, when the apply or a rollout
+// failed or was interrupted: a release that was upgraded is rolled back to its previous
+// revision (its secret version with it), a release this run installed is removed, and the
+// Terraform state is refreshed, so that it records what runs. It returns the error to report,
+// naming what was left in what state.
+func (r *Runner) failed(ctx context.Context, cause error, changed map[string]string, before map[string]int, varsPath, what string) error {
+	ctx = context.WithoutCancel(ctx)
+	var report []string
+	for _, name := range slices.Sorted(maps.Keys(changed)) {
+		last, err := r.helm.Last(name)
+		if err != nil || last == nil {
+			continue
+		}
+		prev := before[name]
+		switch {
+		case last.Version == prev && !last.Info.Status.IsPending():
+			report = append(report, fmt.Sprintf("%s: unchanged at revision %d", name, prev))
+		case prev == 0:
+			if err := r.helm.Uninstall(name); err != nil {
+				report = append(report, fmt.Sprintf("%s: could not be removed (%v); the next deploy recovers it", name, err))
+				continue
+			}
+			report = append(report, fmt.Sprintf("%s: its first install was removed", name))
+		default:
+			if last.Info.Status.IsPending() {
+				if _, err := r.helm.Recover(name); err != nil {
+					report = append(report, fmt.Sprintf("%s: left %s (%v); the next deploy recovers it", name, last.Info.Status, err))
+					continue
+				}
+			} else if _, err := r.helm.Rollback(name, prev); err != nil {
+				report = append(report, fmt.Sprintf("%s: could not be rolled back (%v)", name, err))
+				continue
+			}
+			report = append(report, fmt.Sprintf("%s: rolled back to revision %d (its previous values and secret version)", name, prev))
+		}
+	}
+	state := "the Terraform state was refreshed to record what runs"
+	if err := r.tfr.Refresh(ctx, varsPath); err != nil {
+		state = fmt.Sprintf("the Terraform state could not be refreshed (%v); the next deploy or plan refreshes it", err)
+	}
+	return fmt.Errorf("%s in %s: %w\n\nwhat was left:\n  %s\n  %s", what, r.S.Env, cause, strings.Join(report, "\n  "), state)
+}
+
+// smoke checks one service through a port-forward: /readyz answers and /config names the
+// environment. It returns the service's summary row.
+func (r *Runner) smoke(ctx context.Context, b built, action string, ready time.Duration, frontDoor map[string]any) (Row, error) {
+	row := Row{Service: b.svc.Name, Change: or(action, "unchanged"), Image: b.ref, Ready: ready}
+	if action == "upgraded" {
+		row.Change = "rolled"
+	}
+	if last, err := r.helm.Last(b.svc.Name); err == nil && last != nil {
+		row.Revision = last.Version
+	}
+	row.URL = r.publicURL(b, frontDoor)
+	svc, err := r.clients.CoreV1().Services(r.S.Namespace).Get(ctx, b.svc.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return row, fmt.Errorf("no Service %s in %s", b.svc.Name, r.S.Namespace)
+	}
+	if err != nil {
+		return row, err
+	}
+	fwd, err := rollout.ForwardService(ctx, r.kube, r.clients, r.S.Namespace, svc.Name, server.PortName)
+	if err != nil {
+		return row, err
+	}
+	defer fwd.Close()
+	row.Config, err = Smoke(ctx, fwd.URL, r.S.Env)
+	return row, err
+}
+
+// publicURL is where a person reaches the service: the front door's 127.0.0.1 port on the
+// embedded cluster, else its public URL, else how to port-forward to it.
+func (r *Runner) publicURL(b built, frontDoor map[string]any) string {
+	if p, ok := dig(frontDoor, "service", "nodePort").(int); ok && p > 0 {
+		return fmt.Sprintf("http://127.0.0.1:%d", p)
+	}
+	if u, ok := r.S.BaseURLs[b.svc.Name]; ok {
+		return u
+	}
+	if exposed(b.merged) {
+		if u, _ := dig(b.merged, "baseUrl").(string); u != "" {
+			return u
+		}
+		if d, _ := dig(b.merged, "domain").(string); d != "" {
+			scheme := "http"
+			if tls, _ := dig(b.merged, "ingress", "tls", "enabled").(bool); tls {
+				scheme = "https"
+			}
+			return fmt.Sprintf("%s://%s.%s", scheme, b.svc.Name, d)
+		}
+	}
+	return fmt.Sprintf("none: kubectl -n %s port-forward svc/%s 8080:%d", r.S.Namespace, b.svc.Name, port(b.merged))
+}
+
+// pruneSecrets removes secret versions no revision of the release still mounts.
+func (r *Runner) pruneSecrets(ctx context.Context, images []built) {
+	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
+	for _, b := range images {
+		hist, err := r.helm.History(b.svc.Name)
 		if err != nil {
 			continue
 		}
-		progress, done := rollout.Progress(d)
-		if progress != last {
-			fmt.Fprintf(r.Out, "  %s\n", progress)
-			last = progress
-		}
-		if !done {
-			if text := rollout.Diagnose(ctx, r.clients, d); strings.Contains(text, "waiting:") || strings.Contains(text, "not scheduled") || strings.Contains(text, "last exit") {
-				diagnosis = text
+		var inUse []string
+		for _, rel := range hist {
+			if n := release.SecretName(rel); n != "" {
+				inUse = append(inUse, n)
 			}
 		}
-	}
-}
-
-type varFiles struct {
-	files []string
-	tmp   string
-}
-
-// prepareTerraform initialises Terraform, selects the environment's workspace, and writes the
-// variables: the non-secret ones to terraform/environments/<env>.tfvars.json (gitignored, so a
-// plain `terraform destroy -var-file=...` works too), the secret ones to a private temporary
-// file that is removed afterwards.
-func (r *Runner) prepareTerraform(ctx context.Context, ref image.Ref) (varFiles, func(), error) {
-	var v varFiles
-	tmp, err := os.MkdirTemp("", "deploy-"+r.S.Env+"-")
-	if err != nil {
-		return v, nil, err
-	}
-	v.tmp = tmp
-	cleanup := func() { os.RemoveAll(tmp) }
-	err = r.step("terraform init, workspace "+r.S.Env, func() error {
-		if err := r.initTerraform(ctx); err != nil {
-			return err
+		if removed, err := store.Prune(ctx, b.svc.Name, inUse); err == nil && len(removed) > 0 {
+			fmt.Fprintf(r.Out, "  removed old secret versions of %s: %s\n", b.svc.Name, strings.Join(removed, ", "))
 		}
-		if err := r.tfRunner.Workspace(ctx, r.S.Env); err != nil {
-			return err
-		}
-		path, err := WriteTFVars(r.S, ref)
-		if err != nil {
-			return err
-		}
-		v.files = append(v.files, path)
-		if len(r.S.Secrets) > 0 {
-			secretPath := filepath.Join(tmp, "secrets.tfvars.json")
-			if err := writeSecretVars(secretPath, r.S.Secrets); err != nil {
-				return err
-			}
-			v.files = append(v.files, secretPath)
-			fmt.Fprintf(r.Out, "  secrets passed as sensitive values: %s\n", strings.Join(r.S.SecretKeys(), ", "))
-		}
-		return nil
-	})
-	if err != nil {
-		cleanup()
-		return v, nil, err
-	}
-	return v, cleanup, nil
-}
-
-func (r *Runner) initTerraform(ctx context.Context) error {
-	runner, err := tf.New(filepath.Join(r.S.RepoRoot, "terraform"), r.tfPath, r.Out, "  [terraform] ")
-	if err != nil {
-		return err
-	}
-	r.tfRunner = runner
-	return runner.Init(ctx, r.S.Backend)
-}
-
-// TFVarsPath is where deploy writes the environment's non-secret variables.
-func TFVarsPath(repoRoot, env string) string {
-	return filepath.Join(repoRoot, "terraform", "environments", env+".tfvars.json")
-}
-
-// WriteTFVars writes the non-secret variables of the environment. Secrets never go here.
-func WriteTFVars(s Settings, ref image.Ref) (string, error) {
-	path := TFVarsPath(s.RepoRoot, s.Env)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", err
-	}
-	return path, writeTFVarsTo(path, s, ref)
-}
-
-func writeTFVarsTo(path string, s Settings, ref image.Ref) error {
-	b, err := json.MarshalIndent(tfVars(s, ref), "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// tfVars are the root module's non-secret variables.
-func tfVars(s Settings, ref image.Ref) map[string]any {
-	return map[string]any{
-		"environment":      s.Env,
-		"release_name":     s.ReleaseName,
-		"namespace":        s.Namespace,
-		"image_repository": ref.Repository,
-		"image_tag":        ref.Tag,
-		"image_digest":     ref.Digest,
-		"base_url":         s.BaseURL,
-		"kubeconfig_path":  s.Kubeconfig,
-		"kube_context":     s.KubeContext,
-		"values_files":     nonNil(s.ValuesFiles),
-		"timeout":          int(s.Timeout.Seconds()),
-		"values":           chartValues(s),
 	}
 }
 
-// chartValues are the non-secret chart values deploy sets: with SECRET_* values given, the
-// chart creates the Secret that holds them (their values go through set_sensitive only).
-func chartValues(s Settings) map[string]any {
-	if len(s.Secrets) == 0 {
-		return map[string]any{}
+func short(digest string) string {
+	if d, ok := strings.CutPrefix(digest, "sha256:"); ok && len(d) > 12 {
+		return "sha256:" + d[:12]
 	}
-	return map[string]any{"secret": map[string]any{"create": true}}
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-// writeSecretVars writes the secrets as the chart's secret.data, for set_sensitive, to a
-// private file.
-func writeSecretVars(path string, secrets map[string]string) error {
-	sensitive := map[string]string{}
-	for k, v := range secrets {
-		sensitive["secret.data."+k] = v
-	}
-	b, err := json.Marshal(map[string]any{"sensitive_values": sensitive})
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o600)
-}
-
-// ensureNamespace creates the namespace, labelled to enforce Pod Security "restricted" and as
-// managed by deploy (so destroy may remove it), unless it exists.
-func (r *Runner) ensureNamespace(ctx context.Context) error {
-	_, err := r.clients.CoreV1().Namespaces().Get(ctx, r.S.Namespace, metav1.GetOptions{})
-	if err == nil {
-		return nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return err
-	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.S.Namespace, Labels: map[string]string{
-		ManagedByLabel:                       "deploy",
-		"dtap.dev/environment":               r.S.Env,
-		"pod-security.kubernetes.io/enforce": "restricted",
-		"pod-security.kubernetes.io/warn":    "restricted",
-	}}}
-	_, err = r.clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	return err
-}
-
-// deployment finds the release's Deployment by its instance label.
-func (r *Runner) deployment(ctx context.Context) (*appsv1.Deployment, error) {
-	list, err := r.clients.AppsV1().Deployments(r.S.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/instance=" + r.S.ReleaseName})
-	if err != nil {
-		return nil, err
-	}
-	if len(list.Items) != 1 {
-		return nil, fmt.Errorf("found %d deployments of release %s in %s, want 1", len(list.Items), r.S.ReleaseName, r.S.Namespace)
-	}
-	return &list.Items[0], nil
-}
-
-// smoke checks /readyz and /config through a port-forward to the release's Service and
-// returns /config, which must name the environment.
-func (r *Runner) smoke(ctx context.Context) (map[string]any, error) {
-	svcs, err := r.clients.CoreV1().Services(r.S.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: "app.kubernetes.io/instance=" + r.S.ReleaseName})
-	if err != nil || len(svcs.Items) == 0 {
-		return nil, fmt.Errorf("no Service of release %s in %s: %v", r.S.ReleaseName, r.S.Namespace, err)
-	}
-	fwd, err := rollout.ForwardService(ctx, r.kube, r.clients, r.S.Namespace, svcs.Items[0].Name, server.PortName)
-	if err != nil {
-		return nil, err
-	}
-	defer fwd.Close()
-	return Smoke(ctx, fwd.URL, r.S.Env)
+	return digest
 }

@@ -1,6 +1,8 @@
-// Package deploy is what `mage deploy | plan | destroy <env>` do: resolve and validate the
-// settings before any side effect, build and publish the image, run Terraform in the
-// environment's workspace, follow the rollout, smoke-check the service and summarise.
+// Package deploy is what `mage deploy | plan | destroy | unlock` do for one environment of
+// many services: resolve and validate every setting before any side effect, build and publish
+// what changed, write secrets straight to the cluster, run Terraform in the environment's
+// workspace (its state in the cluster, one lock per environment), follow every rollout and
+// fail fast, roll back what failed, smoke-check every service and summarise.
 package deploy
 
 import (
@@ -8,192 +10,466 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/rollout"
+	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/internal/tf"
 )
 
-// Settings are everything a deploy needs, resolved from the environment variables the README
-// lists. Resolve validates them all before anything is built, pushed or applied.
+// DefaultProject names the default namespaces (<project>-<env>, <project>-system) and the
+// Terraform state's secret suffix.
+const DefaultProject = "dtap"
+
+// Purpose is what the settings are resolved for: each command validates what it uses.
+type Purpose int
+
+const (
+	ForDeploy  Purpose = iota // everything
+	ForPlan                   // everything; nothing is built or written
+	ForDestroy                // the environment, the cluster and the namespace
+)
+
+// Settings are everything a run needs, resolved from the environment variables that
+// docs/configuration.md lists. Resolve validates them all before anything is built, pushed or
+// applied.
 type Settings struct {
-	Env         string
-	Service     string // services/<Service> is built
-	ImageName   string // IMAGE_NAME: repository name without registry
-	ImageTag    string // IMAGE_TAG: default the short git sha (+ -dirty)
-	Registry    string // REGISTRY: where to push; the local cluster's registry when empty
-	ReleaseName string // RELEASE_NAME
-	Namespace   string // NAMESPACE
-	BaseURL     string // BASE_URL
+	RepoRoot string
+	Env      string
+	Project  string // PROJECT
+	// Namespace holds every service of the environment (NAMESPACE, default <project>-<env>).
+	Namespace      string
+	StateNamespace string // STATE_NAMESPACE: Terraform state, locks and front-door ports
+	All            []services.Service
+	Run            []services.Service // SERVICES: the services this run deploys (default: all)
+
+	Registry    string // REGISTRY: where images are pushed; the local cluster's registry by default
+	ImageTag    string // IMAGE_TAG: overrides every content tag
+	SkipBuild   bool   // SKIP_BUILD=true: deploy images already in the registry, build nothing
+	BaseURLs    map[string]string
+	Secrets     map[string]map[string][]byte // service -> key -> value (SECRET_<SERVICE>_<KEY>)
+	ValuesFiles []string                     // VALUES_FILES, absolute
+	Rules       rollout.Rules
+	LockWait    time.Duration // DEPLOY_LOCK_TIMEOUT
+
 	Kubeconfig  string // KUBECONFIG (first file) or the local cluster's
 	KubeContext string // KUBE_CONTEXT
-	ValuesFiles []string
-	Secrets     map[string]string // SECRET_<NAME>: secret key -> value
-	Timeout     time.Duration     // DEPLOY_TIMEOUT
-	Backend     string            // TF_BACKEND_CONFIG: a -backend-config file
-	Confirmed   bool              // CONFIRM_PROD=yes
-	SkipBuild   bool              // SKIP_BUILD=true: promote an image that is already built
-	Local       bool              // the embedded local kind cluster is the target
-	Cluster     cluster.Options   // the local cluster, when Local
+	Local       bool   // the embedded local kind cluster is the target
+	Cluster     cluster.Options
+	Backend     string // TF_BACKEND_CONFIG: a -backend-config file for another backend
 
-	RepoRoot string
+	Confirmed     bool     // CONFIRM_PROD=yes
+	ConfirmRemove []string // CONFIRM_REMOVE: services whose folder is gone and may be removed
 }
-
-// ImageRepository is the repository the image is pushed to and pulled from.
-func (s Settings) ImageRepository() string {
-	return strings.TrimSuffix(s.Registry, "/") + "/" + s.ImageName
-}
-
-var dns1123 = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
 // Getenv reads a variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
-// Resolve reads and validates the settings for env. It has no side effects: it runs no
-// Docker, Terraform or cluster command (see Preflight for those checks).
-func Resolve(ctx context.Context, repoRoot, env string, getenv Getenv, environ []string) (Settings, error) {
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	secretKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	hostname  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+)
+
+// Resolve reads and validates the settings of env for purpose. It has no side effects: it runs
+// no Docker, Terraform or cluster command and writes no file; every problem is reported at
+// once, each with its fix.
+func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv Getenv, environ []string) (Settings, error) {
 	root, err := filepath.Abs(repoRoot)
 	if err != nil {
 		return Settings{}, err
 	}
-	s := Settings{Env: env, RepoRoot: root, Service: or(getenv("SERVICE"), "api")}
-	repoRoot = root
-	chartDir := filepath.Join(repoRoot, environments.ChartDir)
-	if err := environments.Validate(chartDir, env); err != nil {
+	s := Settings{Env: env, RepoRoot: root}
+	if err := environments.Validate(filepath.Join(root, environments.ChartDir), env); err != nil {
 		return s, err
 	}
 	var errs []error
-	s.ImageName = or(getenv("IMAGE_NAME"), s.Service)
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+
+	s.Project = or(getenv("PROJECT"), DefaultProject)
+	if !dnsLabel.MatchString(s.Project) || len(s.Project) > 40 {
+		fail("PROJECT=%q is not a valid project name: use at most 40 lowercase letters, digits and '-'", s.Project)
+	}
+	s.Namespace = or(getenv("NAMESPACE"), s.Project+"-"+env)
+	if !dnsLabel.MatchString(s.Namespace) || len(s.Namespace) > 63 {
+		fail("NAMESPACE=%q is not a valid namespace: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit", s.Namespace)
+	}
+	s.StateNamespace = or(getenv("STATE_NAMESPACE"), s.Project+"-system")
+	if !dnsLabel.MatchString(s.StateNamespace) || len(s.StateNamespace) > 63 {
+		fail("STATE_NAMESPACE=%q is not a valid namespace: use at most 63 lowercase letters, digits and '-'", s.StateNamespace)
+	}
+	if s.StateNamespace == s.Namespace {
+		fail("STATE_NAMESPACE and NAMESPACE are both %q: the state of every environment must live apart from any one environment's namespace; choose another STATE_NAMESPACE", s.Namespace)
+	}
+
+	if s.All, err = services.Discover(ctx, root); err != nil {
+		return s, err
+	}
+	if s.Run, err = services.Select(s.All, getenv("SERVICES")); err != nil {
+		errs = append(errs, err)
+	}
+	for _, name := range splitList(getenv("CONFIRM_REMOVE")) {
+		s.ConfirmRemove = append(s.ConfirmRemove, name)
+	}
+	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
+	if env == environments.Production && !s.Confirmed {
+		fail("refusing to change %s without confirmation: set CONFIRM_PROD=yes to go ahead", env)
+	}
+	s.LockWait = 10 * time.Minute
+	if v := getenv("DEPLOY_LOCK_TIMEOUT"); v != "" {
+		if s.LockWait, err = time.ParseDuration(v); err != nil || s.LockWait < 0 {
+			fail("DEPLOY_LOCK_TIMEOUT=%q: use a Go duration of 0 or more, for example 10m", v)
+		}
+	}
+	s.resolveCluster(getenv, &errs)
+	if b := getenv("TF_BACKEND_CONFIG"); b != "" {
+		s.Backend, _ = filepath.Abs(b)
+		if st, err := os.Stat(s.Backend); err != nil || !st.Mode().IsRegular() {
+			fail("TF_BACKEND_CONFIG=%s is not a readable file: point it at a -backend-config file", b)
+		}
+		if _, err := os.Stat(filepath.Join(root, "terraform", "backend_override.tf")); err != nil {
+			fail("TF_BACKEND_CONFIG is set but terraform/backend_override.tf does not exist: create it with the backend block your config file is for (see terraform/README.md, \"Another backend\")")
+		}
+	}
+	if dir := getenv(tf.MirrorEnv); dir != "" {
+		if _, ok := tf.ProviderSource(); !ok {
+			fail("%s=%s holds no hashicorp/helm provider for this platform: point it at a Terraform filesystem mirror (for example ../shared/terraform-mirror), or unset it", tf.MirrorEnv, dir)
+		}
+	}
+	if purpose == ForDestroy {
+		return s, errors.Join(errs...)
+	}
+
 	s.ImageTag = getenv("IMAGE_TAG")
-	if s.ImageTag == "" {
-		tag, err := image.GitTag(ctx, repoRoot)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		s.ImageTag = tag
-	}
-	if err := image.ValidateTag(s.ImageTag); err != nil {
-		errs = append(errs, fmt.Errorf("IMAGE_TAG: %w", err))
-	}
-	s.ReleaseName = or(getenv("RELEASE_NAME"), s.Service)
-	if !dns1123.MatchString(s.ReleaseName) || len(s.ReleaseName) > 53 {
-		errs = append(errs, fmt.Errorf("RELEASE_NAME=%q is not a valid release name: use at most 53 lowercase letters, digits and '-', starting and ending with a letter or digit", s.ReleaseName))
-	}
-	s.Namespace = or(getenv("NAMESPACE"), s.Service+"-"+env)
-	if !dns1123.MatchString(s.Namespace) || len(s.Namespace) > 63 {
-		errs = append(errs, fmt.Errorf("NAMESPACE=%q is not a valid namespace: use at most 63 lowercase letters, digits and '-'", s.Namespace))
-	}
-	s.BaseURL = getenv("BASE_URL")
-	if s.BaseURL != "" {
-		if u, err := url.Parse(s.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			errs = append(errs, fmt.Errorf("BASE_URL=%q is not a base URL: use http(s)://host[:port], for example https://api.%s.example.com", s.BaseURL, env))
+	if s.ImageTag != "" {
+		if err := image.ValidateTag(s.ImageTag); err != nil {
+			fail("IMAGE_TAG: %w", err)
 		}
 	}
-	for _, f := range strings.Split(getenv("VALUES_FILES"), ",") {
-		if f = strings.TrimSpace(f); f == "" {
+	s.SkipBuild = getenv("SKIP_BUILD") == "true"
+	for _, svc := range s.All {
+		if err := image.ValidateRepository(s.ImageRepository(svc.Name)); err != nil {
+			fail("REGISTRY=%q: %w", s.Registry, err)
+			break
+		}
+	}
+	s.BaseURLs, err = baseURLs(s.All, environ)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.Secrets, err = readSecrets(s.All, environ)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	s.Rules, err = rules(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, f := range splitList(getenv("VALUES_FILES")) {
+		abs, _ := filepath.Abs(f)
+		st, err := os.Stat(abs)
+		switch {
+		case err != nil:
+			fail("VALUES_FILES: %s: %v; list readable YAML files, separated by commas", f, err)
 			continue
-		}
-		abs, err := filepath.Abs(f)
-		if err == nil {
-			_, err = os.Stat(abs)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("VALUES_FILES: %s: %w", f, err))
+		case !st.Mode().IsRegular():
+			fail("VALUES_FILES: %s is not a regular file; list YAML files, separated by commas", f)
 			continue
 		}
 		s.ValuesFiles = append(s.ValuesFiles, abs)
 	}
-	s.Secrets = secretsFrom(environ)
-	s.Timeout = 5 * time.Minute
-	if t := getenv("DEPLOY_TIMEOUT"); t != "" {
-		d, err := time.ParseDuration(t)
-		if err != nil || d < time.Second {
-			errs = append(errs, fmt.Errorf("DEPLOY_TIMEOUT=%q: use a Go duration of at least 1s, for example 5m", t))
+	if len(errs) == 0 {
+		// The merged values of every service of the run must match the chart's schema.
+		for _, svc := range s.Run {
+			if _, err := chart.Values(filepath.Join(root, environments.ChartDir), env, nil, s.valuesFiles(svc)...); err != nil {
+				fail("service %s in %s: %w; fix the file that sets that key (VALUES_FILES, %s/values*.yaml or .helm/values-%s.yaml)", svc.Name, env, err, svc.Dir, env)
+			}
 		}
-		s.Timeout = d
-	}
-	s.Backend = getenv("TF_BACKEND_CONFIG")
-	if s.Backend != "" {
-		if _, err := os.Stat(s.Backend); err != nil {
-			errs = append(errs, fmt.Errorf("TF_BACKEND_CONFIG: %w", err))
-		}
-	}
-	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
-	s.SkipBuild = getenv("SKIP_BUILD") == "true"
-
-	// The target cluster: explicit (KUBECONFIG, KUBE_CONTEXT, or a current context in the
-	// default kubeconfig), else the embedded local kind cluster.
-	s.KubeContext = getenv("KUBE_CONTEXT")
-	s.Registry = getenv("REGISTRY")
-	kubeconfig, configured := configuredCluster(getenv("KUBECONFIG"), s.KubeContext)
-	if configured {
-		s.Kubeconfig = kubeconfig
-		if s.Registry == "" {
-			errs = append(errs, errors.New("REGISTRY is not set: with a configured cluster, set REGISTRY to a registry it can pull from, for example REGISTRY=registry.example.com/team"))
-		}
-	} else {
-		o, err := cluster.OptionsFromEnv(repoRoot)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		s.Local, s.Cluster, s.Kubeconfig = true, o, o.Kubeconfig
-		if s.Registry == "" {
-			s.Registry = o.Registry()
-		}
-	}
-	if err := image.ValidateRepository(s.ImageRepository()); err != nil {
-		errs = append(errs, fmt.Errorf("REGISTRY/IMAGE_NAME: %w", err))
 	}
 	return s, errors.Join(errs...)
 }
 
-// configuredCluster finds the kubeconfig of a configured cluster: KUBECONFIG, or the default
-// ~/.kube/config when it has a current context (or KUBE_CONTEXT names one).
-func configuredCluster(kubeconfigEnv, context string) (string, bool) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if kubeconfigEnv != "" {
-		rules.ExplicitPath = filepath.SplitList(kubeconfigEnv)[0]
-		return rules.ExplicitPath, true
+// resolveCluster finds the target: explicit (KUBECONFIG, KUBE_CONTEXT, or a current context in
+// the default kubeconfig), else the embedded local kind cluster.
+func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
+	s.KubeContext = getenv("KUBE_CONTEXT")
+	s.Registry = getenv("REGISTRY")
+	if v := getenv("KUBECONFIG"); v != "" {
+		first := filepath.SplitList(v)[0]
+		s.Kubeconfig, _ = filepath.Abs(first)
+		if st, err := os.Stat(s.Kubeconfig); err != nil || !st.Mode().IsRegular() {
+			*errs = append(*errs, fmt.Errorf("KUBECONFIG=%s: no such file: point KUBECONFIG at your cluster's kubeconfig, or unset it (and KUBE_CONTEXT) to use the local kind cluster", v))
+			return
+		}
+	} else if home, err := os.UserHomeDir(); err == nil {
+		def := filepath.Join(home, ".kube", "config")
+		if cfg, err := clientcmd.LoadFromFile(def); err == nil && (cfg.CurrentContext != "" || s.KubeContext != "") {
+			s.Kubeconfig = def
+		}
 	}
-	cfg, err := rules.Load()
-	if err != nil || (cfg.CurrentContext == "" && context == "") {
-		return "", false
+	if s.Kubeconfig != "" {
+		cfg, err := clientcmd.LoadFromFile(s.Kubeconfig)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("kubeconfig %s cannot be read: %v; fix it, or point KUBECONFIG at another", s.Kubeconfig, err))
+			return
+		}
+		if s.KubeContext != "" {
+			if _, ok := cfg.Contexts[s.KubeContext]; !ok {
+				known := slices.Sorted(maps.Keys(cfg.Contexts))
+				*errs = append(*errs, fmt.Errorf("KUBE_CONTEXT=%q is not a context of %s: known are %s", s.KubeContext, s.Kubeconfig, strings.Join(known, ", ")))
+			}
+		}
+		if s.Registry == "" {
+			*errs = append(*errs, errors.New("REGISTRY is not set: with a configured cluster, set REGISTRY to a registry it can pull from, for example REGISTRY=registry.example.com/team"))
+		}
+		return
 	}
-	return clientcmd.RecommendedHomeFile, true
+	o, err := cluster.OptionsFromEnv(s.RepoRoot)
+	if err != nil {
+		*errs = append(*errs, err)
+	}
+	s.Local, s.Cluster, s.Kubeconfig = true, o, o.Kubeconfig
+	if s.Registry == "" {
+		s.Registry = o.Registry()
+	}
 }
 
-// secretsFrom reads SECRET_<NAME>=value variables: key <name> in lower case with '-' for '_'.
-func secretsFrom(environ []string) map[string]string {
+// ImageRepository is where a service's image is pushed and pulled: REGISTRY/<service>.
+func (s Settings) ImageRepository(service string) string {
+	return strings.TrimSuffix(s.Registry, "/") + "/" + service
+}
+
+// valuesFiles are a service's values files after the environment's: its deploy description,
+// then VALUES_FILES.
+func (s Settings) valuesFiles(svc services.Service) []string {
+	var out []string
+	for _, f := range svc.ValuesFiles(s.RepoRoot, s.Env) {
+		out = append(out, filepath.Join(s.RepoRoot, f))
+	}
+	return append(out, s.ValuesFiles...)
+}
+
+// Service returns the service of that name among all.
+func (s Settings) Service(name string) (services.Service, bool) {
+	i := slices.IndexFunc(s.All, func(x services.Service) bool { return x.Name == name })
+	if i < 0 {
+		return services.Service{}, false
+	}
+	return s.All[i], true
+}
+
+func rules(getenv Getenv) (rollout.Rules, error) {
+	r := rollout.DefaultRules
+	var errs []error
+	if v := getenv("DEPLOY_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			errs = append(errs, fmt.Errorf("DEPLOY_TIMEOUT=%q: use a Go duration of at least 1s, for example 5m", v))
+		}
+		r.Timeout = d
+	}
+	if v := getenv("ROLLOUT_MAX_RESTARTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 100 {
+			errs = append(errs, fmt.Errorf("ROLLOUT_MAX_RESTARTS=%q: use a number of restarts from 0 to 100, for example 1", v))
+		}
+		r.MaxRestarts = int32(n)
+	}
+	if v := getenv("ROLLOUT_UNSCHEDULABLE_GRACE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("ROLLOUT_UNSCHEDULABLE_GRACE=%q: use a Go duration, for example 60s", v))
+		}
+		r.UnschedulableGrace = d
+	}
+	return r, errors.Join(errs...)
+}
+
+// serviceOf finds the service a variable suffix names (API_DB_PASSWORD: api, DB_PASSWORD),
+// matching the longest service token; two services that both match are an error.
+func serviceOf(all []services.Service, suffix string) (services.Service, string, error) {
+	var found []services.Service
+	for _, svc := range all {
+		if strings.HasPrefix(strings.ToUpper(suffix), services.EnvToken(svc.Name)+"_") {
+			found = append(found, svc)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return services.Service{}, "", nil
+	case 1:
+		return found[0], suffix[len(services.EnvToken(found[0].Name))+1:], nil
+	}
+	return services.Service{}, "", fmt.Errorf("it can belong to services %s: rename the key so it names one", strings.Join(services.Names(found), " and "))
+}
+
+// baseURLs reads BASE_URL_<SERVICE>=http(s)://host[:port] for each service.
+func baseURLs(all []services.Service, environ []string) (map[string]string, error) {
 	out := map[string]string{}
+	var errs []error
 	for _, kv := range environ {
-		k, v, ok := strings.Cut(kv, "=")
-		if name, isSecret := strings.CutPrefix(k, "SECRET_"); ok && isSecret && name != "" {
-			out[strings.ReplaceAll(strings.ToLower(name), "_", "-")] = v
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "BASE_URL" {
+			errs = append(errs, fmt.Errorf("BASE_URL is set, but public URLs are per service now: use BASE_URL_<SERVICE>, for example BASE_URL_%s=https://%s.example.com (services: %s)",
+				services.EnvToken(all[0].Name), all[0].Name, strings.Join(services.Names(all), ", ")))
+			continue
+		}
+		token, ok := strings.CutPrefix(k, "BASE_URL_")
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(all, func(s services.Service) bool { return services.EnvToken(s.Name) == strings.ToUpper(token) })
+		if i < 0 {
+			errs = append(errs, fmt.Errorf("%s names no service: use BASE_URL_<SERVICE> with one of %s", k, tokens(all)))
+			continue
+		}
+		if err := ValidateBaseURL(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		}
+		out[all[i].Name] = strings.TrimSuffix(v, "/")
+	}
+	return out, errors.Join(errs...)
+}
+
+// ValidateBaseURL explains what is wrong with a public base URL: it must be http:// or
+// https:// with a host and an optional valid port, and nothing else. A URL with credentials is
+// never echoed.
+func ValidateBaseURL(raw string) error {
+	fix := "use http(s)://host[:port], for example https://api.staging.example.com"
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL; %s", fix)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%q holds credentials (user:password@): a public URL must not; %s", u.Redacted(), fix)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q does not start with http:// or https://; %s", raw, fix)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("%q has no host; %s", raw, fix)
+	case !hostname.MatchString(u.Hostname()) && net.ParseIP(u.Hostname()) == nil:
+		return fmt.Errorf("%q: %q is not a host name; %s", raw, u.Hostname(), fix)
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.ForceQuery, u.Fragment != "", strings.Contains(raw, "#"):
+		return fmt.Errorf("%q has a path, query or fragment: a base URL has none; %s", raw, fix)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%q: port %s is not between 1 and 65535; %s", raw, p, fix)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return fmt.Errorf("%q has an empty port; %s", raw, fix)
+	}
+	return nil
+}
+
+// MaxSecretBytes bounds one service's secret values together (a Secret holds at most 1 MiB).
+const MaxSecretBytes = 1 << 20
+
+// readSecrets reads SECRET_<SERVICE>_<KEY>=value and SECRET_<SERVICE>_<KEY>_FILE=path: key
+// <key> of the service's Secret, in lower case with '-' for '_'. Values are byte-exact; a file
+// carries what a variable cannot (a NUL byte). Values are never printed.
+func readSecrets(all []services.Service, environ []string) (map[string]map[string][]byte, error) {
+	out := map[string]map[string][]byte{}
+	from := map[string]string{} // service/key -> the variable it came from
+	var errs []error
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		suffix, ok := strings.CutPrefix(k, "SECRET_")
+		if !ok {
+			continue
+		}
+		svc, rest, err := serviceOf(all, suffix)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			continue
+		case svc.Name == "":
+			errs = append(errs, fmt.Errorf("%s names no service: secrets are per service, SECRET_<SERVICE>_<KEY> (or ..._<KEY>_FILE=<path>), with <SERVICE> one of %s; for example SECRET_%s_%s",
+				k, tokens(all), services.EnvToken(all[0].Name), suffix))
+			continue
+		}
+		value := []byte(v)
+		if name, isFile := strings.CutSuffix(rest, "_FILE"); isFile && name != "" {
+			rest = name
+			st, err := os.Stat(v)
+			if err != nil || !st.Mode().IsRegular() {
+				errs = append(errs, fmt.Errorf("%s=%s: not a readable file; point it at the file that holds the secret", k, v))
+				continue
+			}
+			if st.Size() > MaxSecretBytes {
+				errs = append(errs, fmt.Errorf("%s=%s: %d bytes, more than a Secret holds (%d)", k, v, st.Size(), MaxSecretBytes))
+				continue
+			}
+			if value, err = os.ReadFile(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%s: %v", k, v, err))
+				continue
+			}
+		}
+		key := strings.ToLower(strings.ReplaceAll(rest, "_", "-"))
+		if !secretKey.MatchString(key) || len(key) > 253 || key == "." || key == ".." {
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid Secret key: use letters, digits, '-', '_' and '.' (the key is the file name the service reads)", k, key))
+			continue
+		}
+		id := svc.Name + "/" + key
+		if prev, dup := from[id]; dup {
+			errs = append(errs, fmt.Errorf("%s and %s both set key %q of service %s: keep one", prev, k, key, svc.Name))
+			continue
+		}
+		from[id] = k
+		if out[svc.Name] == nil {
+			out[svc.Name] = map[string][]byte{}
+		}
+		out[svc.Name][key] = value
+	}
+	for name, data := range out {
+		n := 0
+		for _, v := range data {
+			n += len(v)
+		}
+		if n > MaxSecretBytes {
+			errs = append(errs, fmt.Errorf("the secrets of %s hold %d bytes, more than a Secret holds (%d)", name, n, MaxSecretBytes))
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func tokens(all []services.Service) string {
+	var t []string
+	for _, s := range all {
+		t = append(t, services.EnvToken(s.Name))
+	}
+	return strings.Join(t, ", ")
+}
+
+// SecretKeys lists a service's secret keys (never their values), sorted.
+func (s Settings) SecretKeys(service string) []string {
+	return slices.Sorted(maps.Keys(s.Secrets[service]))
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
 		}
 	}
 	return out
-}
-
-// SecretKeys lists the secret keys (never their values), sorted.
-func (s Settings) SecretKeys() []string {
-	return slices.Sorted(maps.Keys(s.Secrets))
-}
-
-// GuardProduction refuses to change production without an explicit confirmation.
-func (s Settings) GuardProduction(action string) error {
-	if s.Env == environments.Production && !s.Confirmed {
-		return fmt.Errorf("refusing to %s %s without confirmation: it changes production; set CONFIRM_PROD=yes to go ahead", action, s.Env)
-	}
-	return nil
 }
 
 func or(v, def string) string {

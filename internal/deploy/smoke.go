@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
 // Smoke checks a running service at base: /readyz answers 200 and /config reports env.

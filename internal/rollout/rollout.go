@@ -5,6 +5,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -28,20 +29,37 @@ func (f *Failure) Error() string {
 	return fmt.Sprintf("rollout of %s failed: %s\n%s", f.Deployment, f.Reason, f.Diagnosis)
 }
 
+// Rules say when a rollout is given up before its timeout: on what waiting longer cannot fix.
+type Rules struct {
+	Timeout time.Duration // the whole rollout (DEPLOY_TIMEOUT)
+	// MaxRestarts is how many times a new pod's container may crash before the rollout fails
+	// (ROLLOUT_MAX_RESTARTS). A container that exits at start crashes again after each backoff.
+	MaxRestarts int32
+	// UnschedulableGrace is how long a new pod may stay unschedulable (ROLLOUT_UNSCHEDULABLE_GRACE):
+	// long enough for a cluster autoscaler to add a node.
+	UnschedulableGrace time.Duration
+}
+
+// DefaultRules are the rules with no setting given.
+var DefaultRules = Rules{Timeout: 5 * time.Minute, MaxRestarts: 1, UnschedulableGrace: 60 * time.Second}
+
 // fatalReasons are container waiting reasons that waiting longer will not fix.
-var fatalReasons = []string{"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+var fatalReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
 	"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
 // Wait follows the Deployment until its new pods are all ready and the old ones gone,
-// printing progress such as "2/3 pods ready" when it changes. It fails early on a reason
-// that waiting will not fix, and at the timeout, with a diagnosis.
-func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration, out io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// printing progress such as "2/3 pods ready" when it changes. It fails as soon as a new pod
+// shows what waiting cannot fix (see Fatal), and at the timeout, with a diagnosis.
+func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, rules Rules, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, rules.Timeout)
 	defer cancel()
 	var last string
 	for {
 		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("rollout of %s/%s stopped: %w", ns, name, context.Cause(ctx))
+			}
 			return fmt.Errorf("deployment %s/%s: %w", ns, name, err)
 		}
 		progress, done := Progress(d)
@@ -52,16 +70,81 @@ func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout
 		if done {
 			return nil
 		}
-		if reason := stuck(ctx, cs, d); reason != "" {
-			return &Failure{Deployment: ns + "/" + name, Reason: reason, Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+		if pods, err := newPods(ctx, cs, d); err == nil {
+			if reason := Fatal(pods, rules, time.Now()); reason != "" {
+				return &Failure{Deployment: ns + "/" + name, Reason: reason, Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return &Failure{Deployment: ns + "/" + name, Reason: fmt.Sprintf("not ready within %s (%s)", timeout, progress),
-				Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return &Failure{Deployment: ns + "/" + name, Reason: fmt.Sprintf("not ready within %s (%s)", rules.Timeout, progress),
+					Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+			}
+			return fmt.Errorf("rollout of %s/%s stopped (%s): %w", ns, name, progress, context.Cause(ctx))
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// Fatal returns why the new pods cannot become ready, or "" when waiting may still help: a
+// container waiting for a reason that does not heal (an image that cannot be pulled, a
+// missing Secret or ConfigMap), a container that crashed more than rules.MaxRestarts times,
+// or a pod unschedulable for longer than rules.UnschedulableGrace.
+func Fatal(pods []corev1.Pod, rules Rules, now time.Time) string {
+	for _, p := range pods {
+		for _, c := range p.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil && slices.Contains(fatalReasons, w.Reason) {
+				return fmt.Sprintf("pod %s container %s is %s: %s", p.Name, c.Name, w.Reason, w.Message)
+			}
+			crashed := c.LastTerminationState.Terminated != nil && c.LastTerminationState.Terminated.ExitCode != 0
+			if crashed && c.RestartCount >= rules.MaxRestarts && (c.State.Waiting != nil || !c.Ready) {
+				t := c.LastTerminationState.Terminated
+				return fmt.Sprintf("pod %s container %s keeps crashing (%d restarts, last exit code %d, %s)", p.Name, c.Name, c.RestartCount, t.ExitCode, t.Reason)
+			}
+		}
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable &&
+				now.Sub(cond.LastTransitionTime.Time) > rules.UnschedulableGrace {
+				return fmt.Sprintf("pod %s cannot be scheduled for %s: %s", p.Name, now.Sub(cond.LastTransitionTime.Time).Round(time.Second), cond.Message)
+			}
+		}
+	}
+	return ""
+}
+
+// newPods are the pods of the Deployment's current revision (its newest ReplicaSet): an old
+// pod that fails is not this rollout's failure.
+func newPods(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) ([]corev1.Pod, error) {
+	pods, err := podsOf(ctx, cs, d)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	sets, err := cs.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, err
+	}
+	revision := d.Annotations["deployment.kubernetes.io/revision"]
+	hash := ""
+	for _, rs := range sets.Items {
+		if rs.Annotations["deployment.kubernetes.io/revision"] == revision && metav1.IsControlledBy(&rs, d) {
+			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+		}
+	}
+	if hash == "" {
+		return nil, nil // the controller has not made this revision's ReplicaSet yet
+	}
+	var out []corev1.Pod
+	for _, p := range pods {
+		if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // Progress reads a Deployment's rollout the way `kubectl rollout status` does: a line such as
@@ -82,26 +165,6 @@ func Progress(d *appsv1.Deployment) (string, bool) {
 	done := d.Status.ObservedGeneration >= d.Generation && s.UpdatedReplicas == want &&
 		s.Replicas == want && s.AvailableReplicas == want
 	return msg, done
-}
-
-// stuck returns the reason a new pod cannot start, if one has a reason waiting will not fix.
-func stuck(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) string {
-	pods, err := podsOf(ctx, cs, d)
-	if err != nil {
-		return ""
-	}
-	for _, p := range pods {
-		for _, c := range p.Status.ContainerStatuses {
-			if w := c.State.Waiting; w != nil && slices.Contains(fatalReasons, w.Reason) {
-				// CrashLoopBackOff is only final after the container failed more than once.
-				if w.Reason == "CrashLoopBackOff" && c.RestartCount < 2 {
-					continue
-				}
-				return fmt.Sprintf("pod %s container %s is %s: %s", p.Name, c.Name, w.Reason, w.Message)
-			}
-		}
-	}
-	return ""
 }
 
 func podsOf(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) ([]corev1.Pod, error) {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-exec/tfexec"
 )
 
 var repoRoot = filepath.Join("..", "..")
@@ -26,7 +25,7 @@ func terraformPath(t *testing.T) string {
 func TestModulesAreFormatted(t *testing.T) {
 	tfPath := terraformPath(t)
 	for _, dir := range []string{"terraform", filepath.Join("modules", "helm-release")} {
-		r, err := New(filepath.Join(repoRoot, dir), tfPath, io.Discard, "")
+		r, err := New(Options{Dir: filepath.Join(repoRoot, dir), ExecPath: tfPath})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,13 +43,12 @@ func TestModulesAreFormatted(t *testing.T) {
 // work tree gets no .terraform directory or lock file from a local provider build.
 func TestModulesValidate(t *testing.T) {
 	tfPath := terraformPath(t)
-	provider := MirroredProvider()
-	if provider == "" {
-		t.Skip("SKIPPED: the hashicorp/helm provider v3 is not in any of Terraform's implied local mirror " +
-			"directories (~/.terraform.d/plugins/registry.terraform.io/hashicorp/helm/<version>/<os_arch>/), and the " +
-			"Terraform registry cannot be reached here; put the provider there to validate the modules")
-	}
+	provider := RequireProvider(t)
 	t.Logf("provider: %s", provider)
+	cliConfig, err := CLIConfig(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	work := t.TempDir()
 	for _, dir := range []string{"terraform", "modules", ".helm"} {
 		if err := os.CopyFS(filepath.Join(work, dir), os.DirFS(filepath.Join(repoRoot, dir))); err != nil {
@@ -60,12 +58,12 @@ func TestModulesValidate(t *testing.T) {
 	os.RemoveAll(filepath.Join(work, "terraform", ".terraform"))
 	for _, dir := range []string{"terraform", filepath.Join("modules", "helm-release")} {
 		t.Run(dir, func(t *testing.T) {
-			r, err := New(filepath.Join(work, dir), tfPath, io.Discard, "")
+			r, err := New(Options{Dir: filepath.Join(work, dir), ExecPath: tfPath, CLIConfig: cliConfig, Out: io.Discard})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := r.tf.Init(t.Context(), tfexec.Backend(false)); err != nil {
-				t.Fatalf("terraform init: %v", err)
+			if err := r.InitWithoutBackend(t.Context()); err != nil {
+				t.Fatal(err)
 			}
 			if err := r.Validate(t.Context()); err != nil {
 				t.Errorf("terraform validate %s:\n%v", dir, err)

@@ -1,13 +1,17 @@
-// Package tf makes Terraform available (hc-install) and drives it (terraform-exec): init, one
-// workspace per environment, plan, apply of the saved plan, destroy and outputs, with the
-// output streamed under a step prefix.
+// Package tf makes Terraform available (hc-install) and drives it (terraform-exec): init
+// against the environment's backend, one workspace and one data directory per environment,
+// plan, apply of the saved plan, import, state push, refresh and outputs, with the output
+// streamed under a step prefix. An interrupt is passed on to Terraform as SIGINT, so it stops
+// cleanly and saves its state, instead of the SIGKILL that a cancelled context would send.
 package tf
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,17 +63,31 @@ func Ensure(ctx context.Context, cacheDir string) (string, error) {
 	return path, nil
 }
 
-// Runner runs terraform in one working directory.
-type Runner struct {
-	tf  *tfexec.Terraform
-	out io.Writer
+// Options say where and how terraform runs.
+type Options struct {
+	Dir       string    // the root module
+	ExecPath  string    // the terraform binary (Ensure)
+	DataDir   string    // TF_DATA_DIR: one per environment, so two environments never share .terraform
+	CLIConfig string    // TF_CLI_CONFIG_FILE, for example the provider mirror's (ProviderMirror)
+	Out       io.Writer // terraform's output, each line under Prefix
+	Prefix    string
+	// Force is closed on a second interrupt: terraform is then told to exit at once.
+	Force <-chan struct{}
 }
 
-// New prepares terraform in dir. Output goes to out, each line under prefix. The process
-// environment is passed on (terraform-exec's SetEnv replaces it otherwise), less what
-// terraform-exec manages itself and a TF_CLI_CONFIG_FILE that points nowhere.
-func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
-	t, err := tfexec.NewTerraform(dir, execPath)
+// Runner runs terraform in one working directory.
+type Runner struct {
+	tf    *tfexec.Terraform
+	out   io.Writer
+	env   map[string]string
+	force <-chan struct{}
+}
+
+// New prepares terraform. The process environment is passed on (terraform-exec's SetEnv
+// replaces it otherwise), less what terraform-exec manages itself and a TF_CLI_CONFIG_FILE that
+// points nowhere.
+func New(o Options) (*Runner, error) {
+	t, err := tfexec.NewTerraform(o.Dir, o.ExecPath)
 	if err != nil {
 		return nil, err
 	}
@@ -84,115 +102,258 @@ func New(dir, execPath string, out io.Writer, prefix string) (*Runner, error) {
 			delete(env, "TF_CLI_CONFIG_FILE")
 		}
 	}
+	if o.CLIConfig != "" {
+		env["TF_CLI_CONFIG_FILE"] = o.CLIConfig
+	}
+	if o.DataDir != "" {
+		env["TF_DATA_DIR"] = o.DataDir
+	}
+	delete(env, "TF_WORKSPACE")
 	env["TF_IN_AUTOMATION"] = "" // set by terraform-exec itself
-	if err := t.SetEnv(tfexec.CleanEnv(env)); err != nil {
+	out := o.Out
+	if out == nil {
+		out = io.Discard
+	}
+	r := &Runner{tf: t, out: lineprefix.New(out, o.Prefix), env: env, force: o.Force}
+	if err := r.setEnv(); err != nil {
 		return nil, err
 	}
-	w := lineprefix.New(out, prefix)
-	t.SetStdout(w)
-	t.SetStderr(w)
-	return &Runner{tf: t, out: w}, nil
+	t.SetStdout(r.out)
+	t.SetStderr(r.out)
+	return r, nil
 }
 
-// Init initialises the working directory; backendConfig, when set, is a -backend-config file.
-func (r *Runner) Init(ctx context.Context, backendConfig string) error {
-	// terraform-exec checks the version (and caches it) before init; keep its JSON quiet.
-	quiet := r.quiet()
-	_, _, err := r.tf.Version(ctx, false)
-	quiet()
-	if err != nil {
-		return fmt.Errorf("terraform version: %w", err)
-	}
-	opts := []tfexec.InitOption{tfexec.Upgrade(false)}
-	if backendConfig != "" {
-		opts = append(opts, tfexec.BackendConfig(backendConfig), tfexec.Reconfigure(true))
-	}
-	if err := r.tf.Init(ctx, opts...); err != nil {
-		return fmt.Errorf("terraform init: %w%s", err, providerHint(err))
-	}
-	return nil
+func (r *Runner) setEnv() error { return r.tf.SetEnv(tfexec.CleanEnv(r.env)) }
+
+// Backend configures init: Settings are -backend-config key=value pairs (the kubernetes
+// backend's), File a -backend-config file (TF_BACKEND_CONFIG, for a backend_override.tf).
+type Backend struct {
+	Settings map[string]string
+	File     string
+}
+
+// Init initialises the working directory against the backend. It always reconfigures: state is
+// never migrated from one backend (one cluster) to another by accident.
+func (r *Runner) Init(ctx context.Context, b Backend) error {
+	return r.run(ctx, func(ctx context.Context) error {
+		// terraform-exec checks the version (and caches it) before init; keep its JSON quiet.
+		quiet := r.quiet()
+		_, _, err := r.tf.Version(ctx, false)
+		quiet()
+		if err != nil {
+			return fmt.Errorf("terraform version: %w", err)
+		}
+		opts := []tfexec.InitOption{tfexec.Upgrade(false), tfexec.Reconfigure(true)}
+		for _, k := range slices.Sorted(maps.Keys(b.Settings)) {
+			opts = append(opts, tfexec.BackendConfig(k+"="+b.Settings[k]))
+		}
+		if b.File != "" {
+			opts = append(opts, tfexec.BackendConfig(b.File))
+		}
+		if err := r.tf.Init(ctx, opts...); err != nil {
+			return fmt.Errorf("terraform init: %w%s", err, providerHint(err))
+		}
+		return nil
+	})
 }
 
 func providerHint(err error) string {
 	if strings.Contains(err.Error(), "hashicorp/helm") {
-		return "\nhint: the hashicorp/helm provider could not be installed; with no access to the Terraform registry, put it in a local mirror directory (see README, \"Terraform provider\")"
+		return "\nhint: the hashicorp/helm provider could not be installed; with no access to the Terraform registry, point TF_PROVIDER_MIRROR at a filesystem mirror that holds it (see README, \"Terraform provider\")"
 	}
 	return ""
 }
 
-// Workspace selects the workspace, creating it when it does not exist.
-func (r *Runner) Workspace(ctx context.Context, name string) error {
-	quiet := r.quiet()
-	list, current, err := r.tf.WorkspaceList(ctx)
-	quiet()
-	if err != nil {
-		return fmt.Errorf("terraform workspace list: %w", err)
-	}
-	switch {
-	case current == name:
+// Workspaces lists the backend's workspaces.
+func (r *Runner) Workspaces(ctx context.Context) ([]string, error) {
+	var list []string
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		var err error
+		list, _, err = r.tf.WorkspaceList(ctx)
+		if err != nil {
+			return fmt.Errorf("terraform workspace list: %w", err)
+		}
 		return nil
-	case slices.Contains(list, name):
-		return r.tf.WorkspaceSelect(ctx, name)
-	default:
-		return r.tf.WorkspaceNew(ctx, name)
-	}
+	})
+	return list, err
 }
 
-// HasWorkspace reports whether the workspace exists, without creating it.
-func (r *Runner) HasWorkspace(ctx context.Context, name string) (bool, error) {
-	defer r.quiet()()
-	list, _, err := r.tf.WorkspaceList(ctx)
+// UseWorkspace makes every later command run in workspace name (TF_WORKSPACE), creating it
+// first when create is set. It reports whether the workspace exists.
+func (r *Runner) UseWorkspace(ctx context.Context, name string, create bool) (bool, error) {
+	list, err := r.Workspaces(ctx)
 	if err != nil {
-		return false, fmt.Errorf("terraform workspace list: %w", err)
+		return false, err
 	}
-	return slices.Contains(list, name), nil
+	if !slices.Contains(list, name) {
+		if !create {
+			return false, nil
+		}
+		if err := r.run(ctx, func(ctx context.Context) error { return r.tf.WorkspaceNew(ctx, name) }); err != nil {
+			return false, fmt.Errorf("terraform workspace new %s: %w", name, err)
+		}
+	}
+	r.env["TF_WORKSPACE"] = name
+	return true, r.setEnv()
+}
+
+// DeleteWorkspace deletes a workspace and its state (run from the default workspace).
+func (r *Runner) DeleteWorkspace(ctx context.Context, name string) error {
+	current, had := r.env["TF_WORKSPACE"]
+	delete(r.env, "TF_WORKSPACE")
+	if err := r.setEnv(); err != nil {
+		return err
+	}
+	err := r.run(ctx, func(ctx context.Context) error {
+		return r.tf.WorkspaceDelete(ctx, name, tfexec.Force(true))
+	})
+	if had {
+		r.env["TF_WORKSPACE"] = current
+		_ = r.setEnv()
+	}
+	if err != nil {
+		return fmt.Errorf("terraform workspace delete %s: %w", name, err)
+	}
+	return nil
 }
 
 // Plan writes a plan to planFile (of the destruction, with destroy) and reports whether it
 // changes anything.
 func (r *Runner) Plan(ctx context.Context, planFile string, destroy bool, varFiles ...string) (bool, error) {
-	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(destroy)}
+	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(destroy), tfexec.LockTimeout("60s")}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
-	changes, err := r.tf.Plan(ctx, opts...)
+	var changes bool
+	err := r.run(ctx, func(ctx context.Context) error {
+		var err error
+		changes, err = r.tf.Plan(ctx, opts...)
+		if err != nil {
+			return fmt.Errorf("terraform plan: %w", err)
+		}
+		return nil
+	})
+	return changes, err
+}
+
+// Change is one resource the plan changes.
+type Change struct {
+	Address string   // for example module.service["api"].helm_release.this
+	Module  string   // module.service["api"]
+	Actions []string // create, update, delete, ...
+}
+
+// PlanChanges reads what a saved plan changes, no-ops left out.
+func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, error) {
+	var plan *tfjson.Plan
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		var err error
+		plan, err = r.tf.ShowPlanFile(ctx, planFile)
+		return err
+	})
 	if err != nil {
-		return false, fmt.Errorf("terraform plan: %w", err)
+		return nil, fmt.Errorf("terraform show %s: %w", filepath.Base(planFile), err)
 	}
-	return changes, nil
+	var out []Change
+	for _, rc := range plan.ResourceChanges {
+		if rc.Change == nil || rc.Change.Actions.NoOp() || rc.Change.Actions.Read() {
+			continue
+		}
+		var actions []string
+		for _, a := range rc.Change.Actions {
+			actions = append(actions, string(a))
+		}
+		out = append(out, Change{Address: rc.Address, Module: rc.ModuleAddress, Actions: actions})
+	}
+	return out, nil
 }
 
 // Apply applies a saved plan.
 func (r *Runner) Apply(ctx context.Context, planFile string) error {
-	if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile)); err != nil {
-		return fmt.Errorf("terraform apply: %w", err)
-	}
-	return nil
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")); err != nil {
+			return fmt.Errorf("terraform apply: %w", err)
+		}
+		return nil
+	})
 }
 
-// Outputs returns the root module's outputs as strings.
-func (r *Runner) Outputs(ctx context.Context) (map[string]string, error) {
-	defer r.quiet()()
-	metas, err := r.tf.Output(ctx)
+// Refresh records in the state what really runs (apply -refresh-only), after deploy rolled a
+// release back behind Terraform's back.
+func (r *Runner) Refresh(ctx context.Context, varFiles ...string) error {
+	opts := []tfexec.ApplyOption{tfexec.RefreshOnly(true), tfexec.LockTimeout("60s")}
+	for _, f := range varFiles {
+		opts = append(opts, tfexec.VarFile(f))
+	}
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Apply(ctx, opts...); err != nil {
+			return fmt.Errorf("terraform apply -refresh-only: %w", err)
+		}
+		return nil
+	})
+}
+
+// Import adopts an existing object into the state at address.
+func (r *Runner) Import(ctx context.Context, address, id string, varFiles ...string) error {
+	opts := []tfexec.ImportOption{tfexec.LockTimeout("60s")}
+	for _, f := range varFiles {
+		opts = append(opts, tfexec.VarFile(f))
+	}
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Import(ctx, address, id, opts...); err != nil {
+			return fmt.Errorf("terraform import %s %s: %w", address, id, err)
+		}
+		return nil
+	})
+}
+
+// PushState writes a state file into the current workspace of the backend.
+func (r *Runner) PushState(ctx context.Context, path string) error {
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.StatePush(ctx, path); err != nil {
+			return fmt.Errorf("terraform state push: %w", err)
+		}
+		return nil
+	})
+}
+
+// PullState returns the current workspace's state as JSON ("" when it has none).
+func (r *Runner) PullState(ctx context.Context) (string, error) {
+	var s string
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		var err error
+		s, err = r.tf.StatePull(ctx)
+		return err
+	})
+	return s, err
+}
+
+// Outputs returns the root module's outputs as raw JSON, sensitive ones left out.
+func (r *Runner) Outputs(ctx context.Context) (map[string]json.RawMessage, error) {
+	var metas map[string]tfexec.OutputMeta
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		var err error
+		metas, err = r.tf.Output(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("terraform output: %w", err)
 	}
-	out := make(map[string]string, len(metas))
+	out := make(map[string]json.RawMessage, len(metas))
 	for k, m := range metas {
-		if m.Sensitive {
-			continue
+		if !m.Sensitive {
+			out[k] = m.Value
 		}
-		s := string(m.Value)
-		if unq, ok := strings.CutPrefix(s, `"`); ok {
-			s = strings.ReplaceAll(strings.TrimSuffix(unq, `"`), `\"`, `"`)
-		}
-		out[k] = s
 	}
 	return out, nil
 }
 
 // quiet stops terraform's stdout from reaching the user until the returned func is called:
-// `show -json` and `output -json` print sensitive values in clear, for machines only.
+// `show -json` and `output -json` are for machines.
 func (r *Runner) quiet() func() {
 	r.tf.SetStdout(io.Discard)
 	return func() { r.tf.SetStdout(r.out) }
@@ -200,8 +361,13 @@ func (r *Runner) quiet() func() {
 
 // Resources lists the resources in the current workspace's state.
 func (r *Runner) Resources(ctx context.Context) ([]string, error) {
-	defer r.quiet()()
-	state, err := r.tf.Show(ctx)
+	var state *tfjson.State
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		var err error
+		state, err = r.tf.Show(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("terraform show: %w", err)
 	}
@@ -249,21 +415,10 @@ func (r *Runner) Validate(ctx context.Context) error {
 	return errors.New(strings.Join(msgs, "\n"))
 }
 
-// MirroredProvider returns the path of a hashicorp/helm v3 provider in one of Terraform's
-// implied local mirror directories, or "" when there is none. Where the Terraform registry
-// cannot be reached, that is the only place Terraform can find it.
-func MirroredProvider() string {
-	home, _ := os.UserHomeDir()
-	for _, dir := range []string{
-		filepath.Join(home, ".terraform.d", "plugins"),
-		filepath.Join(home, ".local", "share", "terraform", "plugins"),
-		"/usr/local/share/terraform/plugins",
-		"/usr/share/terraform/plugins",
-	} {
-		matches, _ := filepath.Glob(filepath.Join(dir, "registry.terraform.io", "hashicorp", "helm", "3.*", "*", "terraform-provider-helm*"))
-		if len(matches) > 0 {
-			return matches[0]
-		}
+// InitWithoutBackend initialises for validate only: providers, no backend.
+func (r *Runner) InitWithoutBackend(ctx context.Context) error {
+	if err := r.tf.Init(ctx, tfexec.Backend(false)); err != nil {
+		return fmt.Errorf("terraform init: %w%s", err, providerHint(err))
 	}
-	return ""
+	return nil
 }

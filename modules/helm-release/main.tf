@@ -1,5 +1,7 @@
-# One Helm release of the local chart. Values merge in this order, later wins:
-# chart defaults (values.yaml) < values-<environment>.yaml < values_files < values < image < sensitive_values.
+# One Helm release of a local chart. Values merge in this order, later wins:
+# the chart's values.yaml < values (in order) < the image.
+# No wait and no atomic by default: the caller follows the rollout itself and can stop early,
+# which Helm's own wait (run by the provider with no way to interrupt it) cannot.
 resource "helm_release" "this" {
   name      = var.release_name
   namespace = var.namespace
@@ -12,11 +14,7 @@ resource "helm_release" "this" {
   max_history      = var.max_history
   cleanup_on_fail  = var.cleanup_on_fail
 
-  values = concat(
-    [file("${var.chart_path}/values-${var.environment}.yaml")],
-    [for f in var.values_files : file(f)],
-    [yamlencode(var.values)],
-  )
+  values = var.values
 
   set = concat(
     [
@@ -25,6 +23,4 @@ resource "helm_release" "this" {
     ],
     var.image_digest == "" ? [] : [{ name = "image.digest", value = var.image_digest, type = "string" }],
   )
-
-  set_sensitive = [for path, value in var.sensitive_values : { name = path, value = value, type = "string" }]
 }

@@ -19,22 +19,12 @@ variable "namespace" {
 }
 
 variable "chart_path" {
-  description = "Path of the Helm chart directory (the repository's .helm)."
+  description = "Path of the Helm chart directory (the repository's .helm). Keep it relative: it is stored in the state."
   type        = string
 
   validation {
     condition     = fileexists("${var.chart_path}/Chart.yaml")
     error_message = "chart_path must be a chart directory that contains Chart.yaml."
-  }
-}
-
-variable "environment" {
-  description = "DTAP environment. It exists when the chart has values-<environment>.yaml (dev, test, staging, prod)."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z0-9][-a-z0-9]*$", var.environment)) && fileexists("${var.chart_path}/values-${var.environment}.yaml")
-    error_message = "environment must name one of the chart's environments: a values-<environment>.yaml in chart_path (dev, test, staging, prod)."
   }
 }
 
@@ -69,44 +59,26 @@ variable "image_digest" {
   }
 }
 
-variable "values_files" {
-  description = "Extra values files, applied after the environment's values file, in order."
+variable "values" {
+  description = "Values documents (YAML), applied in order after the chart's values.yaml: for example the environment's values file, the service's, then the caller's own."
   type        = list(string)
   default     = []
-
-  validation {
-    condition     = alltrue([for f in var.values_files : fileexists(f)])
-    error_message = "every entry of values_files must be an existing file."
-  }
-}
-
-variable "values" {
-  description = "Values applied after the values files (encoded with yamlencode)."
-  type        = any
-  default     = {}
-}
-
-variable "sensitive_values" {
-  description = "Secret values by Helm value path (for example \"secret.data.db-password\"), applied last with set_sensitive; never shown in plans."
-  type        = map(string)
-  default     = {}
-  sensitive   = true
 }
 
 variable "atomic" {
-  description = "Roll the release back when the upgrade fails or times out."
+  description = "Roll the release back when the upgrade fails or times out (needs wait). Off by default: mage deploy follows the rollout and rolls back itself, failing fast."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "wait" {
-  description = "Wait until all resources are ready before the apply ends."
+  description = "Wait until all resources are ready before the apply ends. Off by default: Helm's wait cannot be interrupted and waits out the whole timeout on a crashing pod."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "timeout" {
-  description = "Seconds to wait for the release to become ready."
+  description = "Seconds Helm may take for the install or upgrade (and for the wait, when wait is on)."
   type        = number
   default     = 300
 

@@ -1,0 +1,242 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dtap-platform/monorepo/internal/lineprefix"
+	"github.com/dtap-platform/monorepo/internal/lock"
+	"github.com/dtap-platform/monorepo/internal/release"
+	"github.com/dtap-platform/monorepo/internal/secrets"
+)
+
+// Destroy removes the environment: every release in its state (and any release of this
+// project's that the state lost), every secret version, the front door's ports, the namespace
+// when deploy created it, and the environment's Terraform state. It deletes nothing it did not
+// create, and refuses a namespace that belongs to another environment.
+func Destroy(ctx context.Context, r *Runner) error {
+	s := r.S
+	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
+		return err
+	}
+	if r.clients == nil {
+		fmt.Fprintf(r.Out, "nothing is deployed in %s: the local cluster %q does not exist\n", s.Env, s.Cluster.Name)
+		return r.forget()
+	}
+	ns, err := r.CheckNamespace(ctx, "destroy")
+	if err != nil {
+		return err
+	}
+	if err := r.step("lock "+s.Env, func() error {
+		if err := r.ensureStateNamespace(ctx); err != nil {
+			return err
+		}
+		return r.acquireLock(ctx)
+	}); err != nil {
+		return err
+	}
+	defer r.releaseLock()
+
+	var st State
+	if err := r.step("terraform init, state of "+s.Env, func() error {
+		if err := r.initTerraform(ctx, "deploy"); err != nil {
+			return err
+		}
+		var err error
+		st, err = r.readState(ctx, false)
+		return err
+	}); err != nil {
+		return err
+	}
+	if st.Namespace != "" && st.Namespace != s.Namespace {
+		return fmt.Errorf("environment %s runs in namespace %s (its state says so), not %s: set NAMESPACE=%s to destroy it", s.Env, st.Namespace, s.Namespace, st.Namespace)
+	}
+	if st.Exists && len(st.Services) > 0 {
+		varsPath, err := r.writeVars("deploy", st.Services)
+		if err != nil {
+			return err
+		}
+		plan := filepath.Join(r.dataDir("deploy"), "destroy.tfplan")
+		defer os.Remove(plan)
+		if err := r.step("terraform destroy ("+strings.Join(slices.Sorted(maps.Keys(st.Services)), ", ")+")", func() error {
+			if _, err := r.tfr.Plan(ctx, plan, true, varsPath); err != nil {
+				return err
+			}
+			return r.tfr.Apply(ctx, plan)
+		}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(r.Out, "  the Terraform state of %s holds no release\n", s.Env)
+	}
+	if ns != nil {
+		if err := r.step("what the state did not hold", func() error { return r.sweep(ctx) }); err != nil {
+			return err
+		}
+	}
+	if err := r.step("front door ports of "+s.Env, func() error { return r.releasePorts(ctx) }); err != nil {
+		return err
+	}
+	if ns != nil {
+		if err := r.step("namespace "+s.Namespace, func() error { return r.removeNamespace(ctx, ns.Labels[ManagedByLabel] == "deploy") }); err != nil {
+			return err
+		}
+	}
+	if st.Exists {
+		if err := r.step("state of "+s.Env, func() error { return r.tfr.DeleteWorkspace(ctx, s.Env) }); err != nil {
+			return err
+		}
+	}
+	return r.forget()
+}
+
+// sweep uninstalls the releases of this project's environment that the state did not hold,
+// and removes every secret version deploy wrote in the namespace.
+func (r *Runner) sweep(ctx context.Context) error {
+	rels, err := r.helm.List()
+	if err != nil {
+		return err
+	}
+	for _, rel := range rels {
+		if err := release.Owned(rel, rel.Name, r.S.Env); err != nil {
+			fmt.Fprintf(r.Out, "  kept release %s: %v\n", rel.Name, err)
+			continue
+		}
+		if err := r.helm.Uninstall(rel.Name); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.Out, "  uninstalled release %s, which the state did not hold\n", rel.Name)
+	}
+	n, err := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}.DeleteAll(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "  removed %d secret versions\n", n)
+	return nil
+}
+
+// removeNamespace deletes the namespace when deploy created it, and waits until it is gone.
+func (r *Runner) removeNamespace(ctx context.Context, ours bool) error {
+	if !ours {
+		fmt.Fprintf(r.Out, "  namespace %s was not created by deploy: kept\n", r.S.Namespace)
+		return nil
+	}
+	if err := r.clients.CoreV1().Namespaces().Delete(ctx, r.S.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := r.clients.CoreV1().Namespaces().Get(ctx, r.S.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			fmt.Fprintf(r.Out, "  namespace %s deleted\n", r.S.Namespace)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Second):
+		}
+	}
+	return fmt.Errorf("namespace %s still terminating after 2m", r.S.Namespace)
+}
+
+// Unlock breaks the environment's stale deploy lock and Terraform's state lock; a live lock is
+// refused.
+func Unlock(ctx context.Context, r *Runner) error {
+	if err := r.Preflight(ctx, false); err != nil {
+		return err
+	}
+	if r.clients == nil {
+		return fmt.Errorf("the local cluster %q does not exist: there is no lock to break", r.S.Cluster.Name)
+	}
+	if _, err := r.CheckNamespace(ctx, "unlock"); err != nil {
+		return err
+	}
+	info, err := lock.Inspect(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "  %s\n", info.Describe(r.S.Env))
+	if info.Deploy == nil && info.State == "" {
+		fmt.Fprintf(r.Out, "nothing to unlock in %s\n", r.S.Env)
+		return nil
+	}
+	if err := lock.Break(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease()); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "unlocked %s: the next deploy recovers any release the interrupted run left pending\n", r.S.Env)
+	return nil
+}
+
+// Deployed is what a checkout remembers of an environment it deployed, for a bare `mage destroy`.
+type Deployed struct {
+	Env        string    `json:"env"`
+	Namespace  string    `json:"namespace"`
+	Kubeconfig string    `json:"kubeconfig"`
+	Context    string    `json:"context"`
+	Target     string    `json:"target"`
+	Local      bool      `json:"local"` // the embedded kind cluster`
+	At         time.Time `json:"at"`
+}
+
+func markerPath(repoRoot, env string) string {
+	return filepath.Join(repoRoot, ".cache", "deployed", env+".json")
+}
+
+// remember records that this checkout deployed the environment.
+func (r *Runner) remember() error {
+	b, err := json.MarshalIndent(Deployed{Env: r.S.Env, Namespace: r.S.Namespace, Kubeconfig: r.S.Kubeconfig,
+		Context: r.S.KubeContext, Target: r.target, Local: r.S.Local, At: time.Now().UTC()}, "", "  ")
+	if err != nil {
+		return err
+	}
+	p := markerPath(r.S.RepoRoot, r.S.Env)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, append(b, '\n'), 0o644)
+}
+
+func (r *Runner) forget() error {
+	err := os.Remove(markerPath(r.S.RepoRoot, r.S.Env))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// DeployedHere lists the environments this checkout deployed and has not destroyed, in DTAP order.
+func DeployedHere(repoRoot string, order []string) ([]Deployed, error) {
+	var out []Deployed
+	for _, env := range order {
+		b, err := os.ReadFile(markerPath(repoRoot, env))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var d Deployed
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", markerPath(repoRoot, env), err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// prefixed writes each line of one service's progress under its name.
+func prefixed(out io.Writer, service string) io.Writer {
+	return lineprefix.New(out, "  ["+service+"]")
+}

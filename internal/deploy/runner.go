@@ -1,0 +1,400 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dtap-platform/monorepo/internal/cluster"
+	"github.com/dtap-platform/monorepo/internal/environments"
+	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/lineprefix"
+	"github.com/dtap-platform/monorepo/internal/lock"
+	"github.com/dtap-platform/monorepo/internal/release"
+	"github.com/dtap-platform/monorepo/internal/tf"
+)
+
+// Labels deploy puts on the namespaces it creates and checks before it changes anything.
+const (
+	ManagedByLabel   = "dtap.dev/managed-by"
+	EnvironmentLabel = "dtap.dev/environment"
+	ProjectLabel     = "dtap.dev/project"
+)
+
+// Step is one timed step of a run.
+type Step struct {
+	Name string
+	Took time.Duration
+}
+
+// Runner carries what the steps of one run share.
+type Runner struct {
+	S       Settings
+	Out     io.Writer
+	Command string          // what the user typed, for the lock holder and messages
+	Force   <-chan struct{} // closed on a second interrupt
+
+	steps    []Step
+	tfPath   string
+	kube     *rest.Config
+	clients  kubernetes.Interface
+	helm     *release.Releases
+	tfr      *tf.Runner
+	lock     *lock.Lock
+	target   string // "context X, server Y", for messages
+	cacheDir string
+}
+
+// NewRunner prepares a run of s; out hears its progress.
+func NewRunner(s Settings, out io.Writer, command string) *Runner {
+	return &Runner{S: s, Out: lineprefix.Locked(out), Command: command, cacheDir: filepath.Join(s.RepoRoot, ".cache")}
+}
+
+func (r *Runner) step(name string, fn func() error) error {
+	fmt.Fprintf(r.Out, "==> %s\n", name)
+	start := time.Now()
+	err := fn()
+	r.steps = append(r.steps, Step{Name: name, Took: time.Since(start)})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// Preflight checks what the run needs before it changes anything: a Docker engine (when it
+// builds, or for the local cluster), Terraform, and the cluster, whose context and server it
+// prints. The local cluster may not exist yet (deploy creates it); then clients stay nil.
+func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
+	if needDocker || r.S.Local {
+		if err := image.Ping(ctx); err != nil {
+			return err
+		}
+	}
+	path, err := tf.Ensure(ctx, r.cacheDir)
+	if err != nil {
+		return err
+	}
+	r.tfPath = path
+	if src, ok := tf.ProviderSource(); ok {
+		fmt.Fprintf(r.Out, "  terraform %s, provider hashicorp/helm from %s\n", path, src)
+	}
+	if r.S.Local {
+		exists, err := cluster.Exists(r.S.Cluster)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			fmt.Fprintf(r.Out, "  target: the local kind cluster %q, which does not exist yet\n", r.S.Cluster.Name)
+			return nil
+		}
+		if err := cluster.WriteKubeconfig(r.S.Cluster); err != nil {
+			return err
+		}
+	}
+	return r.connect(ctx)
+}
+
+// connect builds the Kubernetes clients, checks that the API server answers, and says which
+// cluster the run targets.
+func (r *Runner) connect(ctx context.Context) error {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: r.S.Kubeconfig}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: r.S.KubeContext})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s (context %q): %w", r.S.Kubeconfig, r.S.KubeContext, err)
+	}
+	raw, _ := cc.RawConfig()
+	context := r.S.KubeContext
+	if context == "" {
+		context = raw.CurrentContext
+	}
+	cfg.Timeout = 15 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.Discovery().ServerVersion(); err != nil {
+		return fmt.Errorf("the cluster at %s is unreachable: %w; check KUBECONFIG and KUBE_CONTEXT, or unset both to use the local kind cluster", cfg.Host, err)
+	}
+	cfg.Timeout = 0
+	if cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	r.kube, r.clients = cfg, cs
+	r.target = fmt.Sprintf("context %q, server %s", context, cfg.Host)
+	if r.S.Local {
+		r.target = fmt.Sprintf("the local kind cluster %q (%s)", r.S.Cluster.Name, r.target)
+	}
+	fmt.Fprintf(r.Out, "  target: %s\n", r.target)
+	r.helm, err = release.New(r.S.Kubeconfig, r.S.KubeContext, r.S.Namespace)
+	return err
+}
+
+// ensureLocalCluster creates the local cluster when it is the target and does not exist.
+func (r *Runner) ensureLocalCluster(ctx context.Context) error {
+	if !r.S.Local || r.clients != nil {
+		return nil
+	}
+	return r.step("local cluster", func() error {
+		if _, err := cluster.Up(ctx, r.S.Cluster); err != nil {
+			return err
+		}
+		return r.connect(ctx)
+	})
+}
+
+// CheckNamespace refuses to touch a namespace that belongs to another environment, and a
+// namespace labelled prod without CONFIRM_PROD=yes, whatever environment was typed. It returns
+// the namespace, or nil when it does not exist.
+func (r *Runner) CheckNamespace(ctx context.Context, action string) (*corev1.Namespace, error) {
+	if r.clients == nil {
+		return nil, nil
+	}
+	ns, err := r.clients.CoreV1().Namespaces().Get(ctx, r.S.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read namespace %s: %w", r.S.Namespace, err)
+	}
+	owner := ns.Labels[EnvironmentLabel]
+	var errs []error
+	if owner != "" && owner != r.S.Env {
+		errs = append(errs, fmt.Errorf("refusing to %s %s in namespace %s: it belongs to environment %s (label %s=%s); use that environment's namespace, or name this one with NAMESPACE",
+			action, r.S.Env, r.S.Namespace, owner, EnvironmentLabel, owner))
+	}
+	if owner == environments.Production && !r.S.Confirmed {
+		errs = append(errs, fmt.Errorf("namespace %s is labelled %s=%s: changing it needs CONFIRM_PROD=yes, whatever environment is named", r.S.Namespace, EnvironmentLabel, owner))
+	}
+	return ns, errors.Join(errs...)
+}
+
+// ensureNamespace creates the environment's namespace, labelled as deploy's and as the
+// environment's, with Pod Security "restricted" enforced; a namespace that exists without an
+// environment label (made by someone else) is labelled with the environment, and kept theirs.
+func (r *Runner) ensureNamespace(ctx context.Context, existing *corev1.Namespace) error {
+	if existing != nil {
+		if existing.Labels[EnvironmentLabel] == r.S.Env {
+			return nil
+		}
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, EnvironmentLabel, r.S.Env)
+		_, err := r.clients.CoreV1().Namespaces().Patch(ctx, r.S.Namespace, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+		return err
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.S.Namespace, Labels: map[string]string{
+		ManagedByLabel:                       "deploy",
+		EnvironmentLabel:                     r.S.Env,
+		ProjectLabel:                         r.S.Project,
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"pod-security.kubernetes.io/warn":    "restricted",
+	}}}
+	_, err := r.clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// ensureStateNamespace creates the namespace of Terraform's state, the locks and the front
+// door's ports.
+func (r *Runner) ensureStateNamespace(ctx context.Context) error {
+	_, err := r.clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: r.S.StateNamespace, Labels: map[string]string{ManagedByLabel: "deploy", ProjectLabel: r.S.Project,
+			"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create the state namespace %s: %w", r.S.StateNamespace, err)
+	}
+	return nil
+}
+
+// UnlockCommand is the command that breaks this environment's stale lock.
+func (r *Runner) UnlockCommand() string {
+	c := "go run mage.go unlock -env=" + r.S.Env
+	if r.S.Env == environments.Production {
+		c = "CONFIRM_PROD=yes " + c
+	}
+	return c
+}
+
+// acquireLock takes the environment's deploy lock for the rest of the run.
+func (r *Runner) acquireLock(ctx context.Context) error {
+	l, err := lock.Acquire(ctx, r.clients, r.S.StateNamespace, r.S.Env, lock.Me(r.S.RepoRoot, r.Command), r.S.LockWait, r.UnlockCommand(), r.Out)
+	if err != nil {
+		return err
+	}
+	r.lock = l
+	return nil
+}
+
+func (r *Runner) releaseLock() {
+	if r.lock != nil {
+		r.lock.Release()
+	}
+}
+
+// StateLease is the Lease of Terraform's kubernetes backend for this environment's workspace.
+func (r *Runner) StateLease() string {
+	return "lock-tfstate-" + r.S.Env + "-" + r.S.Project
+}
+
+// dataDir is the environment's Terraform data directory, so that runs of two environments in
+// one checkout never share .terraform (nor its selected workspace).
+func (r *Runner) dataDir(kind string) string {
+	return filepath.Join(r.cacheDir, "terraform", kind+"-"+r.S.Env)
+}
+
+// initTerraform initialises Terraform against the environment's backend: the target cluster
+// (kubernetes backend, state namespace) unless TF_BACKEND_CONFIG names another.
+func (r *Runner) initTerraform(ctx context.Context, kind string) error {
+	cliConfig, err := tf.CLIConfig(r.cacheDir)
+	if err != nil {
+		return err
+	}
+	dataDir := r.dataDir(kind)
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	runner, err := tf.New(tf.Options{Dir: filepath.Join(r.S.RepoRoot, "terraform"), ExecPath: r.tfPath, DataDir: dataDir,
+		CLIConfig: cliConfig, Out: r.Out, Prefix: "  [terraform] ", Force: r.Force})
+	if err != nil {
+		return err
+	}
+	r.tfr = runner
+	b := tf.Backend{File: r.S.Backend}
+	if b.File == "" {
+		b.Settings = map[string]string{"config_path": r.S.Kubeconfig, "namespace": r.S.StateNamespace, "secret_suffix": r.S.Project}
+		if r.S.KubeContext != "" {
+			b.Settings["config_context"] = r.S.KubeContext
+		}
+	}
+	return runner.Init(ctx, b)
+}
+
+// ServiceInputs is what Terraform applies for one service (the root module's var.services).
+type ServiceInputs struct {
+	ImageRepository string   `json:"image_repository"`
+	ImageTag        string   `json:"image_tag"`
+	ImageDigest     string   `json:"image_digest"`
+	Values          []string `json:"values"`
+}
+
+// Image is the reference the service runs.
+func (i ServiceInputs) Image() image.Ref {
+	return image.Ref{Repository: i.ImageRepository, Tag: i.ImageTag, Digest: i.ImageDigest}
+}
+
+// State is what the environment's Terraform state says runs.
+type State struct {
+	Exists    bool // the workspace exists
+	Namespace string
+	Services  map[string]ServiceInputs
+	Releases  map[string]struct {
+		Revision int    `json:"revision"`
+		Status   string `json:"status"`
+	}
+}
+
+// readState selects the environment's workspace (creating it when create is set) and reads
+// what its state says runs.
+func (r *Runner) readState(ctx context.Context, create bool) (State, error) {
+	var st State
+	exists, err := r.tfr.UseWorkspace(ctx, r.S.Env, create)
+	if err != nil || !exists {
+		return st, err
+	}
+	st.Exists = true
+	outs, err := r.tfr.Outputs(ctx)
+	if err != nil {
+		return st, err
+	}
+	if v, ok := outs["namespace"]; ok {
+		_ = json.Unmarshal(v, &st.Namespace)
+	}
+	if v, ok := outs["services"]; ok {
+		if err := json.Unmarshal(v, &st.Services); err != nil {
+			return st, fmt.Errorf("the state's services output: %w", err)
+		}
+	}
+	if v, ok := outs["releases"]; ok {
+		_ = json.Unmarshal(v, &st.Releases)
+	}
+	return st, nil
+}
+
+// migrateLocalState moves the state a checkout kept locally before state lived in the cluster
+// (terraform/terraform.tfstate.d/<env>) into the backend, once: when the backend has no state
+// for the environment yet. The local file is removed after the push is read back.
+func (r *Runner) migrateLocalState(ctx context.Context) error {
+	local := filepath.Join(r.S.RepoRoot, "terraform", "terraform.tfstate.d", r.S.Env, "terraform.tfstate")
+	b, err := os.ReadFile(local)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var localState struct {
+		Serial    int    `json:"serial"`
+		Lineage   string `json:"lineage"`
+		Resources []any  `json:"resources"`
+	}
+	if err := json.Unmarshal(b, &localState); err != nil || len(localState.Resources) == 0 {
+		return nil // empty or unreadable: nothing worth moving
+	}
+	remote, err := r.tfr.PullState(ctx)
+	if err != nil {
+		return err
+	}
+	var remoteState struct {
+		Resources []any `json:"resources"`
+	}
+	_ = json.Unmarshal([]byte(remote), &remoteState)
+	if len(remoteState.Resources) > 0 {
+		fmt.Fprintf(r.Out, "  note: %s holds local state from before state lived in the cluster, but the cluster already has state for %s: the local file was left as it is; remove it once you no longer need it (it may hold old secret values)\n", local, r.S.Env)
+		return nil
+	}
+	if err := r.tfr.PushState(ctx, local); err != nil {
+		return err
+	}
+	back, err := r.tfr.PullState(ctx)
+	if err != nil || !strings.Contains(back, localState.Lineage) {
+		return fmt.Errorf("the local state of %s was pushed to the cluster but does not read back (%v): %s was kept", r.S.Env, err, local)
+	}
+	if err := os.Remove(local); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "  migrated the local state of %s (serial %d, %d resources) into the cluster's backend (namespace %s), once; removed %s\n",
+		r.S.Env, localState.Serial, len(localState.Resources), r.S.StateNamespace, local)
+	return nil
+}
+
+// writeVars writes Terraform's variables for the environment into its data directory. They
+// hold no secret value: secrets reach the pods through a Secret deploy writes itself.
+func (r *Runner) writeVars(kind string, svcs map[string]ServiceInputs) (string, error) {
+	vars := map[string]any{
+		"environment":     r.S.Env,
+		"namespace":       r.S.Namespace,
+		"kubeconfig_path": r.S.Kubeconfig,
+		"kube_context":    r.S.KubeContext,
+		"services":        svcs,
+	}
+	b, err := json.MarshalIndent(vars, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(r.dataDir(kind), "services.tfvars.json")
+	return path, os.WriteFile(path, append(b, '\n'), 0o600)
+}

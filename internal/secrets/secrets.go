@@ -1,0 +1,143 @@
+// Package secrets keeps each service's secret values in versioned, immutable Kubernetes
+// Secrets, written straight to the cluster: the values never pass through Terraform, a plan,
+// a values file or a Helm release. A new version (<service>-secrets-<generation>) is written
+// only when the values change; the chart mounts the version it is given by name, so pods roll
+// on a change, and a rollback of the release brings back the version it ran with.
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Labels of the Secrets this package writes.
+const (
+	LabelManagedBy   = "dtap.dev/managed-by"
+	LabelSecretOf    = "dtap.dev/secret-of"
+	LabelEnvironment = "dtap.dev/environment"
+	LabelGeneration  = "dtap.dev/generation"
+	ManagedBy        = "deploy"
+)
+
+// Keep is how many of a service's newest versions are always kept, besides every version a
+// revision in the release's history mounts.
+const Keep = 3
+
+// Store writes the Secrets of one environment's namespace.
+type Store struct {
+	Clients   kubernetes.Interface
+	Namespace string
+	Env       string
+}
+
+// Name is the name of a service's secret version.
+func Name(service string, generation int) string {
+	return service + "-secrets-" + strconv.Itoa(generation)
+}
+
+// Versions are the service's versions, oldest first.
+func (s Store) Versions(ctx context.Context, service string) ([]corev1.Secret, error) {
+	list, err := s.Clients.CoreV1().Secrets(s.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelSecretOf + "=" + service})
+	if err != nil {
+		return nil, fmt.Errorf("list the secret versions of %s in %s: %w", service, s.Namespace, err)
+	}
+	items := list.Items
+	slices.SortFunc(items, func(a, b corev1.Secret) int { return generation(a) - generation(b) })
+	return items, nil
+}
+
+func generation(s corev1.Secret) int {
+	n, _ := strconv.Atoi(s.Labels[LabelGeneration])
+	return n
+}
+
+// Apply makes sure a version holding exactly data exists and returns its name. When the
+// version the release runs now (current) already holds data, that is the answer and nothing is
+// written; otherwise a new generation is created, immutable.
+func (s Store) Apply(ctx context.Context, service string, data map[string][]byte, current string) (name string, created bool, err error) {
+	versions, err := s.Versions(ctx, service)
+	if err != nil {
+		return "", false, err
+	}
+	next := 1
+	for _, v := range versions {
+		if v.Name == current && equal(v.Data, data) {
+			return current, false, nil
+		}
+		next = max(next, generation(v)+1)
+	}
+	immutable := true
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: Name(service, next),
+			Labels: map[string]string{
+				LabelManagedBy: ManagedBy, LabelSecretOf: service, LabelEnvironment: s.Env,
+				LabelGeneration: strconv.Itoa(next),
+				"app.kubernetes.io/part-of": "dtap-platform", "app.kubernetes.io/instance": service,
+			},
+			Annotations: map[string]string{
+				"dtap.dev/keys":    strings.Join(slices.Sorted(maps.Keys(data)), ","),
+				"dtap.dev/written": time.Now().UTC().Format(time.RFC3339),
+			},
+		},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: &immutable,
+		Data:      data,
+	}
+	if _, err := s.Clients.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		return "", false, fmt.Errorf("write secret version %s/%s: %w", s.Namespace, sec.Name, err)
+	}
+	return sec.Name, true, nil
+}
+
+func equal(a, b map[string][]byte) bool {
+	return maps.EqualFunc(a, b, bytes.Equal)
+}
+
+// Prune removes the service's versions that no revision in use needs: it keeps inUse (the
+// versions the release's history mounts) and the Keep newest, and returns what it removed.
+func (s Store) Prune(ctx context.Context, service string, inUse []string) ([]string, error) {
+	versions, err := s.Versions(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for i, v := range versions {
+		if i >= len(versions)-Keep || slices.Contains(inUse, v.Name) {
+			continue
+		}
+		if err := s.Clients.CoreV1().Secrets(s.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return removed, fmt.Errorf("remove old secret version %s: %w", v.Name, err)
+		}
+		removed = append(removed, v.Name)
+	}
+	return removed, nil
+}
+
+// DeleteAll removes every version this package wrote in the namespace, of every service.
+func (s Store) DeleteAll(ctx context.Context) (int, error) {
+	list, err := s.Clients.CoreV1().Secrets(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelSecretOf})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, sec := range list.Items {
+		if err := s.Clients.CoreV1().Secrets(s.Namespace).Delete(ctx, sec.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return n, fmt.Errorf("remove secret version %s: %w", sec.Name, err)
+		}
+		n++
+	}
+	return n, nil
+}
