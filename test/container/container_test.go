@@ -25,35 +25,54 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/dtap-platform/monorepo/internal/image"
-	"github.com/dtap-platform/monorepo/services/api/config"
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/internal/inputs"
+	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/services/kit/config"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
-// apiImage is the image under test: $API_IMAGE (mage test:integration builds it), or one this
-// package builds from the Dockerfile when that is unset.
-var apiImage string
+// The images under test: $API_IMAGE and $STATUS_IMAGE (mage test:integration builds them), or
+// ones this package builds from the Dockerfile when they are unset.
+var apiImage, statusImage string
 
 const (
-	configDir  = "/etc/api/config"
-	secretsDir = "/etc/api/secrets"
+	configDir  = "/etc/service/config"
+	secretsDir = "/etc/service/secrets"
 	port       = "8080/tcp"
 )
 
 func TestMain(m *testing.M) {
-	apiImage = os.Getenv("API_IMAGE")
-	if apiImage == "" {
-		ref := image.Ref{Repository: "api", Tag: "container-test"}
-		fmt.Fprintf(os.Stderr, "API_IMAGE unset: building %s from the Dockerfile\n", ref)
-		err := image.Build(context.Background(), image.BuildOptions{
-			Dir: "../..", Service: "api", Ref: ref, Version: "container-test", Revision: "test", Output: os.Stderr,
-		})
+	apiImage, statusImage = os.Getenv("API_IMAGE"), os.Getenv("STATUS_IMAGE")
+	if apiImage == "" || statusImage == "" {
+		fmt.Fprintln(os.Stderr, "API_IMAGE or STATUS_IMAGE unset: building the images from the Dockerfile")
+		refs, err := buildImages(context.Background())
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "cannot build the image: %v\n", err)
+			fmt.Fprintf(os.Stderr, "cannot build the images: %v\n", err)
 			os.Exit(1)
 		}
-		apiImage = ref.String()
+		apiImage, statusImage = refs["api"], refs["status"]
 	}
 	os.Exit(m.Run())
+}
+
+// buildImages builds every service's image with its content tag, as mage image:build does.
+func buildImages(ctx context.Context) (map[string]string, error) {
+	svcs, err := services.Discover(ctx, "../..")
+	if err != nil {
+		return nil, err
+	}
+	manifests, err := inputs.OfAll(ctx, "../..", svcs, inputs.Options{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var specs []image.Spec
+	for _, s := range svcs {
+		ref := image.Ref{Repository: s.Name, Tag: manifests[s.Name].Tag()}
+		specs = append(specs, image.Spec{Service: s.Name, Inputs: manifests[s.Name], Ref: ref})
+		out[s.Name] = ref.String()
+	}
+	return out, image.BuildAll(ctx, "../..", specs, os.Stderr)
 }
 
 // dirWith writes files into a fresh directory that the container's user (65532) can read.
@@ -71,15 +90,20 @@ func dirWith(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// startAPI runs the image read-only, as the chart does, with the given env and mounted dirs,
-// and waits for /readyz. The container is removed when the test ends.
+// startAPI runs the api image read-only, as the chart does, with the given env and mounted
+// dirs, and waits for /readyz. The container is removed when the test ends.
 func startAPI(t *testing.T, env map[string]string, mounts map[string]string) (*testcontainers.DockerContainer, string) {
+	t.Helper()
+	return start(t, apiImage, env, mounts)
+}
+
+func start(t *testing.T, img string, env map[string]string, mounts map[string]string) (*testcontainers.DockerContainer, string) {
 	t.Helper()
 	ctx := t.Context()
 	// A short drain unless the test sets one: cleanup stops each container with SIGTERM.
 	withDefaults := map[string]string{"SHUTDOWN_DRAIN": "100ms"}
 	maps.Copy(withDefaults, env)
-	c, err := testcontainers.Run(ctx, apiImage,
+	c, err := testcontainers.Run(ctx, img,
 		testcontainers.WithEnv(withDefaults),
 		testcontainers.WithExposedPorts(port),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -94,7 +118,7 @@ func startAPI(t *testing.T, env map[string]string, mounts map[string]string) (*t
 	)
 	testcontainers.CleanupContainer(t, c)
 	if err != nil {
-		t.Fatalf("start %s: %v", apiImage, err)
+		t.Fatalf("start %s: %v", img, err)
 	}
 	endpoint, err := c.PortEndpoint(ctx, port, "http")
 	if err != nil {
@@ -320,5 +344,59 @@ func waitExit(t *testing.T, c *testcontainers.DockerContainer, within time.Durat
 			t.Fatalf("container still %s after %s", state.Status, within)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestStatusImageShowsTheServicesItIsGiven runs the status page beside a real api container
+// and reads what it reports of it.
+func TestStatusImageShowsTheServicesItIsGiven(t *testing.T) {
+	api, _ := startAPI(t, nil, nil)
+	ip, err := api.ContainerIP(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, status := start(t, statusImage, map[string]string{"APP_ENV": "test", "SERVICE_URLS": "api=http://" + ip + ":8080", "STATUS_INTERVAL": "200ms"}, nil)
+	var rep struct {
+		Environment string
+		Services    []struct {
+			Name, Version, State string
+			Ready                bool
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get(t, status+"/status.json")
+		if err := json.Unmarshal([]byte(body), &rep); code != 200 || err != nil {
+			t.Fatalf("/status.json = %d %s", code, body)
+		}
+		if len(rep.Services) == 1 && rep.Services[0].Ready || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rep.Environment != "test" || len(rep.Services) != 1 || rep.Services[0].Name != "api" || !rep.Services[0].Ready ||
+		rep.Services[0].State != "ready" || rep.Services[0].Version == "" {
+		t.Errorf("status.json = %+v, want api ready with its version", rep)
+	}
+	code, page := get(t, status+"/")
+	if code != 200 || !strings.Contains(page, `data-name="api"`) || !strings.Contains(page, rep.Services[0].Version) {
+		t.Errorf("page = %d:\n%s", code, page)
+	}
+}
+
+// TestEveryImageIsAtMost10MB reads each image's size from the engine: a static binary on an
+// empty base stays small, and a dependency that bloats it fails here.
+func TestEveryImageIsAtMost10MB(t *testing.T) {
+	const limit = 10_000_000
+	for name, img := range map[string]string{"api": apiImage, "status": statusImage} {
+		repo, tag, _ := strings.Cut(img, ":")
+		size, err := image.Size(t.Context(), image.Ref{Repository: repo, Tag: tag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("FIGURE image %s: %.2f MB (%d bytes)", name, float64(size)/1e6, size)
+		if size > limit {
+			t.Errorf("image %s is %d bytes, more than %d", name, size, limit)
+		}
 	}
 }
