@@ -9,8 +9,9 @@ output "namespace" {
 }
 
 output "services" {
-  description = "The inputs every service was last applied with: a run restricted to some services passes the others' back unchanged, so they are left exactly as they run."
+  description = "The inputs every service was last applied with: a run restricted to some services passes the others' back unchanged, so they are left exactly as they run. Marked sensitive only to keep pages of values off the terminal after each apply; it holds no secret (deploy reads it with terraform output -json)."
   value       = var.services
+  sensitive   = true
 }
 
 output "releases" {

@@ -119,6 +119,10 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err := r.step("recover releases left pending", func() error { return r.recoverPending(res) }); err != nil {
 		return nil, err
 	}
+	adoptees, err := r.adoptable(st)
+	if err != nil {
+		return nil, err
+	}
 
 	images, err := r.images(ctx)
 	if err != nil {
@@ -165,8 +169,10 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.step("adopt releases the state does not know", func() error { return r.adopt(ctx, st, svcs, varsPath, res) }); err != nil {
-		return nil, err
+	if len(adoptees) > 0 {
+		if err := r.step("adopt "+strings.Join(adoptees, ", "), func() error { return r.adopt(ctx, adoptees, varsPath, res) }); err != nil {
+			return nil, err
+		}
 	}
 
 	planFile := filepath.Join(r.dataDir("deploy"), "deploy.tfplan")
@@ -377,28 +383,45 @@ func (r *Runner) writeSecrets(ctx context.Context, res *Result) (map[string]stri
 	return names, err
 }
 
-// adopt imports into the state the releases of the run's services that run in the namespace
-// but that the state does not know (state lost, or installed by hand), once they prove to be
-// this project's release of that service in this environment. A foreign release of the same
-// name is refused.
-func (r *Runner) adopt(ctx context.Context, st State, svcs map[string]ServiceInputs, varsPath string, res *Result) error {
+// adoptable lists the run's services whose release runs in the namespace while the state does
+// not know it (state lost, or installed by hand), once each proves to be this project's release
+// of that service in this environment. A foreign release of the same name is refused, before
+// anything is built or written.
+func (r *Runner) adoptable(st State) ([]string, error) {
+	var out []string
 	for _, svc := range r.S.Run {
 		if _, known := st.Services[svc.Name]; known {
 			continue
 		}
 		rel, err := r.helm.Last(svc.Name)
-		if err != nil || rel == nil {
-			return err
+		if err != nil {
+			return nil, err
+		}
+		if rel == nil {
+			continue
 		}
 		if err := release.Owned(rel, svc.Name, r.S.Env); err != nil {
-			return fmt.Errorf("a release named %s already runs in namespace %s, and it is not this project's: %w", svc.Name, r.S.Namespace, err)
+			return nil, fmt.Errorf("a release named %s already runs in namespace %s, and it is not this project's release of service %s in %s: %w",
+				svc.Name, r.S.Namespace, svc.Name, r.S.Env, err)
 		}
-		addr := fmt.Sprintf("module.service[%q].helm_release.this", svc.Name)
-		if err := r.tfr.Import(ctx, addr, r.S.Namespace+"/"+svc.Name, varsPath); err != nil {
+		out = append(out, svc.Name)
+	}
+	return out, nil
+}
+
+// adopt imports the releases into the state, and says so.
+func (r *Runner) adopt(ctx context.Context, names []string, varsPath string, res *Result) error {
+	for _, name := range names {
+		rel, err := r.helm.Last(name)
+		if err != nil || rel == nil {
+			return fmt.Errorf("release %s to adopt: %v", name, err)
+		}
+		addr := fmt.Sprintf("module.service[%q].helm_release.this", name)
+		if err := r.tfr.Import(ctx, addr, r.S.Namespace+"/"+name, varsPath); err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("adopted release %s (revision %d, %s) into the state of %s: it ran in %s, but the state did not know it",
-			svc.Name, rel.Version, rel.Info.Status, r.S.Env, r.S.Namespace)
+			name, rel.Version, rel.Info.Status, r.S.Env, r.S.Namespace)
 		fmt.Fprintf(r.Out, "  %s\n", msg)
 		res.Notes = append(res.Notes, msg)
 	}
@@ -549,8 +572,17 @@ func (r *Runner) smoke(ctx context.Context, b built, action string, ready time.D
 		return row, err
 	}
 	defer fwd.Close()
-	row.Config, err = Smoke(ctx, fwd.URL, r.S.Env)
-	return row, err
+	if row.Config, err = Smoke(ctx, fwd.URL, r.S.Env); err != nil {
+		return row, err
+	}
+	if frontDoor != nil {
+		// The URL the summary prints must answer: kube-proxy programs a new node port within
+		// a few seconds.
+		if err := answers(ctx, row.URL, 30*time.Second); err != nil {
+			return row, fmt.Errorf("the front door %s: %w", row.URL, err)
+		}
+	}
+	return row, nil
 }
 
 // publicURL is where a person reaches the service: the front door's 127.0.0.1 port on the

@@ -86,9 +86,6 @@ func Destroy(ctx context.Context, r *Runner) error {
 			return err
 		}
 	}
-	if err := r.step("front door ports of "+s.Env, func() error { return r.releasePorts(ctx) }); err != nil {
-		return err
-	}
 	if ns != nil {
 		if err := r.step("namespace "+s.Namespace, func() error { return r.removeNamespace(ctx, ns.Labels[ManagedByLabel] == "deploy") }); err != nil {
 			return err

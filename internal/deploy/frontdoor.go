@@ -3,23 +3,17 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/cluster"
 )
-
-// frontDoorMap is the ConfigMap in the state namespace that records which node port each
-// (environment, service) of the embedded cluster has: "30080" -> "dev/api". It lives with the
-// cluster, so ports are stable across runs and checkouts, and never collide.
-const frontDoorMap = "frontdoor-ports"
 
 // frontDoors gives, on the embedded cluster only, each exposed service of the run a node port
 // that kind maps to 127.0.0.1, and the NetworkPolicy that admits traffic from the node. On any
@@ -62,108 +56,68 @@ func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (m
 	return out, nil
 }
 
-// allocatePorts returns a node port for each service of the environment: the one it had, else
-// the lowest free one of the range. Concurrent deploys of other environments are safe: the map
-// is updated only at the resourceVersion it was read at.
+// allocatePorts returns a node port for each of the environment's services: the one its
+// Service has, else the first free one from a starting point that depends on the environment
+// and service, so that deploys of two environments at once rarely reach for the same port.
+// The cluster's Services are the record: ports are stable while a Service exists and free again
+// once it is gone, whichever checkout deployed it.
 func (r *Runner) allocatePorts(ctx context.Context, names []string) (map[string]int, error) {
-	cms := r.clients.CoreV1().ConfigMaps(r.S.StateNamespace)
-	for attempt := 0; attempt < 10; attempt++ {
-		cm, err := cms.Get(ctx, frontDoorMap, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: frontDoorMap, Labels: map[string]string{ManagedByLabel: "deploy"}}}
-			if cm, err = cms.Create(ctx, cm, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+	list, err := r.clients.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("read the node ports in use: %w", err)
+	}
+	taken := map[int]string{}
+	own := map[string]int{}
+	for _, svc := range list.Items {
+		for _, p := range svc.Spec.Ports {
+			if p.NodePort == 0 {
 				continue
 			}
+			taken[int(p.NodePort)] = svc.Namespace + "/" + svc.Name
+			if svc.Namespace == r.S.Namespace && slices.Contains(names, svc.Name) {
+				own[svc.Name] = int(p.NodePort)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read the front door's ports (%s/%s): %w", r.S.StateNamespace, frontDoorMap, err)
-		}
-		out, changed, err := assignPorts(cm.Data, r.S.Env, names)
-		if err != nil {
-			return nil, err
-		}
-		if !changed {
-			return out, nil
-		}
-		if cm.Data == nil {
-			cm.Data = map[string]string{}
-		}
-		for name, p := range out {
-			cm.Data[strconv.Itoa(p)] = r.S.Env + "/" + name
-		}
-		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); apierrors.IsConflict(err) {
-			continue
-		} else if err != nil {
-			return nil, fmt.Errorf("record the front door's ports: %w", err)
-		}
-		return out, nil
 	}
-	return nil, fmt.Errorf("the front door's port map %s/%s keeps changing under this deploy: try again", r.S.StateNamespace, frontDoorMap)
+	return assignPorts(taken, own, r.S.Namespace, names)
 }
 
-// assignPorts picks ports for env's services from the allocations (port -> "env/service"): a
-// service keeps its port, a new one takes the lowest free port; it fails when none is free.
-func assignPorts(alloc map[string]string, env string, names []string) (map[string]int, bool, error) {
+// assignPorts keeps each service's own port when it is in the range and picks a free one for
+// the others; it fails, naming who holds them, when none is free.
+func assignPorts(taken map[int]string, own map[string]int, namespace string, names []string) (map[string]int, error) {
+	first, n := cluster.FrontDoorFirst, cluster.FrontDoorPorts
 	out := map[string]int{}
-	taken := map[int]bool{}
-	for k, v := range alloc {
-		p, _ := strconv.Atoi(k)
-		taken[p] = true
-		if e, svc, _ := strings.Cut(v, "/"); e == env && slices.Contains(names, svc) {
-			out[svc] = p
+	for _, name := range names {
+		if p, ok := own[name]; ok && p >= first && p < first+n {
+			out[name] = p
 		}
 	}
-	changed := false
 	for _, name := range names {
 		if _, ok := out[name]; ok {
 			continue
 		}
-		free := 0
-		for p := cluster.FrontDoorFirst; p < cluster.FrontDoorFirst+cluster.FrontDoorPorts; p++ {
-			if !taken[p] {
-				free = p
+		h := fnv.New32a()
+		h.Write([]byte(namespace + "/" + name))
+		start := int(h.Sum32() % uint32(n))
+		for i := 0; i < n; i++ {
+			p := first + (start+i)%n
+			if _, used := taken[p]; !used {
+				out[name], taken[p] = p, namespace+"/"+name
 				break
 			}
 		}
-		if free == 0 {
+		if _, ok := out[name]; !ok {
 			var who []string
-			for _, k := range slices.Sorted(maps.Keys(alloc)) {
-				who = append(who, k+"="+alloc[k])
+			for _, p := range slices.Sorted(maps.Keys(taken)) {
+				if p >= first && p < first+n {
+					who = append(who, fmt.Sprintf("%d=%s", p, taken[p]))
+				}
 			}
-			return nil, false, fmt.Errorf("the embedded cluster's front door has no free port for %s/%s: its %d ports (%d-%d) are taken by %s; destroy an environment you no longer need (go run mage.go destroy -env=<env>)",
-				env, name, cluster.FrontDoorPorts, cluster.FrontDoorFirst, cluster.FrontDoorFirst+cluster.FrontDoorPorts-1, strings.Join(who, ", "))
-		}
-		taken[free], out[name], changed = true, free, true
-	}
-	return out, changed, nil
-}
-
-// releasePorts forgets env's ports (destroy).
-func (r *Runner) releasePorts(ctx context.Context) error {
-	cms := r.clients.CoreV1().ConfigMaps(r.S.StateNamespace)
-	for attempt := 0; attempt < 10; attempt++ {
-		cm, err := cms.Get(ctx, frontDoorMap, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		changed := false
-		for k, v := range cm.Data {
-			if strings.HasPrefix(v, r.S.Env+"/") {
-				delete(cm.Data, k)
-				changed = true
-			}
-		}
-		if !changed {
-			return nil
-		}
-		if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); !apierrors.IsConflict(err) {
-			return err
+			return nil, fmt.Errorf("the embedded cluster's front door has no free port for %s/%s: its %d ports (%d-%d) are taken by %s; destroy an environment you no longer need (go run mage.go destroy -env=<env>)",
+				namespace, name, n, first, first+n-1, strings.Join(who, ", "))
 		}
 	}
-	return fmt.Errorf("could not release the front door's ports of %s", r.S.Env)
+	return out, nil
 }
 
 // nodeCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod

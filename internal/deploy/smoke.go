@@ -52,3 +52,23 @@ func expect200(ctx context.Context, client *http.Client, url string, into any) e
 	}
 	return nil
 }
+
+// answers waits until base answers /readyz with 200, for at most timeout.
+func answers(ctx context.Context, base string, timeout time.Duration) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := expect200(ctx, client, base+server.PathReadyz, nil)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no answer within %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

@@ -213,7 +213,9 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment
 			}
 			if t := c.LastTerminationState.Terminated; t != nil {
 				fmt.Fprintf(&b, "  container %s last exit: %s, exit code %d\n", c.Name, t.Reason, t.ExitCode)
-				if logs := lastLogs(ctx, cs, p.Namespace, p.Name, c.Name, true); logs != "" {
+			}
+			if c.State.Terminated != nil || c.LastTerminationState.Terminated != nil {
+				if logs := crashLogs(ctx, cs, p.Namespace, p.Name, c); logs != "" {
 					fmt.Fprintf(&b, "  last log lines of the crashed container:\n%s", indent(logs, "    "))
 				}
 			}
@@ -233,13 +235,21 @@ func Diagnose(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment
 	return b.String()
 }
 
-func lastLogs(ctx context.Context, cs kubernetes.Interface, ns, pod, container string, previous bool) string {
-	lines := int64(15)
-	raw, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: container, Previous: previous, TailLines: &lines}).DoRaw(ctx)
-	if err != nil {
-		return ""
+// crashLogs are the last lines a crashed container wrote: the current instance's when it has
+// just ended, else the previous one's (the kubelet keeps only the latest ended instance).
+func crashLogs(ctx context.Context, cs kubernetes.Interface, ns, pod string, c corev1.ContainerStatus) string {
+	order := []bool{true, false}
+	if c.State.Terminated != nil {
+		order = []bool{false, true}
 	}
-	return string(raw)
+	for _, previous := range order {
+		lines := int64(15)
+		raw, err := cs.CoreV1().Pods(ns).GetLogs(pod, &corev1.PodLogOptions{Container: c.Name, Previous: previous, TailLines: &lines}).DoRaw(ctx)
+		if err == nil && len(strings.TrimSpace(string(raw))) > 0 {
+			return string(raw)
+		}
+	}
+	return ""
 }
 
 func indent(s, prefix string) string {

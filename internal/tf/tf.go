@@ -108,7 +108,6 @@ func New(o Options) (*Runner, error) {
 	if o.DataDir != "" {
 		env["TF_DATA_DIR"] = o.DataDir
 	}
-	delete(env, "TF_WORKSPACE")
 	env["TF_IN_AUTOMATION"] = "" // set by terraform-exec itself
 	out := o.Out
 	if out == nil {
@@ -164,58 +163,58 @@ func providerHint(err error) string {
 	return ""
 }
 
-// Workspaces lists the backend's workspaces.
-func (r *Runner) Workspaces(ctx context.Context) ([]string, error) {
+// Workspaces lists the backend's workspaces, and the selected one.
+func (r *Runner) Workspaces(ctx context.Context) ([]string, string, error) {
 	var list []string
+	var current string
 	err := r.run(ctx, func(ctx context.Context) error {
 		defer r.quiet()()
 		var err error
-		list, _, err = r.tf.WorkspaceList(ctx)
+		list, current, err = r.tf.WorkspaceList(ctx)
 		if err != nil {
 			return fmt.Errorf("terraform workspace list: %w", err)
 		}
 		return nil
 	})
-	return list, err
+	return list, current, err
 }
 
-// UseWorkspace makes every later command run in workspace name (TF_WORKSPACE), creating it
-// first when create is set. It reports whether the workspace exists.
+// UseWorkspace selects workspace name for every later command, creating it first when create
+// is set, and reports whether it exists. The selection is written into the data directory,
+// which is the environment's own (TF_WORKSPACE cannot be used: terraform-exec manages it).
 func (r *Runner) UseWorkspace(ctx context.Context, name string, create bool) (bool, error) {
-	list, err := r.Workspaces(ctx)
+	list, current, err := r.Workspaces(ctx)
 	if err != nil {
 		return false, err
 	}
-	if !slices.Contains(list, name) {
-		if !create {
-			return false, nil
+	switch {
+	case current == name:
+		return true, nil
+	case slices.Contains(list, name):
+		if err := r.run(ctx, func(ctx context.Context) error { return r.tf.WorkspaceSelect(ctx, name) }); err != nil {
+			return false, fmt.Errorf("terraform workspace select %s: %w", name, err)
 		}
-		if err := r.run(ctx, func(ctx context.Context) error { return r.tf.WorkspaceNew(ctx, name) }); err != nil {
-			return false, fmt.Errorf("terraform workspace new %s: %w", name, err)
-		}
+		return true, nil
+	case !create:
+		return false, nil
 	}
-	r.env["TF_WORKSPACE"] = name
-	return true, r.setEnv()
+	if err := r.run(ctx, func(ctx context.Context) error { return r.tf.WorkspaceNew(ctx, name) }); err != nil {
+		return false, fmt.Errorf("terraform workspace new %s: %w", name, err)
+	}
+	return true, nil
 }
 
-// DeleteWorkspace deletes a workspace and its state (run from the default workspace).
+// DeleteWorkspace deletes a workspace and its state; the default workspace is selected first.
 func (r *Runner) DeleteWorkspace(ctx context.Context, name string) error {
-	current, had := r.env["TF_WORKSPACE"]
-	delete(r.env, "TF_WORKSPACE")
-	if err := r.setEnv(); err != nil {
-		return err
-	}
-	err := r.run(ctx, func(ctx context.Context) error {
-		return r.tf.WorkspaceDelete(ctx, name, tfexec.Force(true))
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.WorkspaceSelect(ctx, "default"); err != nil {
+			return fmt.Errorf("terraform workspace select default: %w", err)
+		}
+		if err := r.tf.WorkspaceDelete(ctx, name, tfexec.Force(true)); err != nil {
+			return fmt.Errorf("terraform workspace delete %s: %w", name, err)
+		}
+		return nil
 	})
-	if had {
-		r.env["TF_WORKSPACE"] = current
-		_ = r.setEnv()
-	}
-	if err != nil {
-		return fmt.Errorf("terraform workspace delete %s: %w", name, err)
-	}
-	return nil
 }
 
 // Plan writes a plan to planFile (of the destruction, with destroy) and reports whether it
@@ -331,7 +330,7 @@ func (r *Runner) PullState(ctx context.Context) (string, error) {
 	return s, err
 }
 
-// Outputs returns the root module's outputs as raw JSON, sensitive ones left out.
+// Outputs returns the root module's outputs as raw JSON. The caller never prints them.
 func (r *Runner) Outputs(ctx context.Context) (map[string]json.RawMessage, error) {
 	var metas map[string]tfexec.OutputMeta
 	err := r.run(ctx, func(ctx context.Context) error {
@@ -345,9 +344,7 @@ func (r *Runner) Outputs(ctx context.Context) (map[string]json.RawMessage, error
 	}
 	out := make(map[string]json.RawMessage, len(metas))
 	for k, m := range metas {
-		if !m.Sensitive {
-			out[k] = m.Value
-		}
+		out[k] = m.Value
 	}
 	return out, nil
 }

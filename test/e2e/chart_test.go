@@ -14,19 +14,21 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/release"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/rollout"
-	"github.com/dtap-platform/monorepo/services/api/server"
+	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
-// envValues are env's values (chart defaults, values-<env>.yaml) with overrides on top, as
-// mage deploy merges them.
+// envValues are env's values for the api service (chart defaults, values-<env>.yaml, then
+// services/api's deploy description) with overrides on top, as mage deploy merges them.
 func envValues(t *testing.T, env string, overrides map[string]any) map[string]any {
 	t.Helper()
-	vals, err := chart.Values(filepath.Join(repoRoot, environments.ChartDir), env, overrides)
+	vals, err := chart.Values(filepath.Join(repoRoot, environments.ChartDir), env, overrides, serviceFiles(t, "api", env)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +81,26 @@ func checkServes(t *testing.T, ns, release, env string) map[string]any {
 		t.Errorf("/config environment=%v release=%v, want %s and %s", cfg["environment"], cfg["release"], env, release)
 	}
 	return cfg
+}
+
+// serviceFiles are a service's values files in env, as absolute paths.
+func serviceFiles(t *testing.T, service, env string) []string {
+	t.Helper()
+	all, err := services.Discover(t.Context(), repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		if s.Name == service {
+			var out []string
+			for _, f := range s.ValuesFiles(repoRoot, env) {
+				out = append(out, filepath.Join(repoRoot, f))
+			}
+			return out
+		}
+	}
+	t.Fatalf("no service %s", service)
+	return nil
 }
 
 func serviceOf(t *testing.T, ns, release string) string {
@@ -209,26 +231,10 @@ func leftovers(ctx context.Context, t *testing.T, ns string, sel metav1.ListOpti
 	return left
 }
 
-func TestDevReleaseServesAndPassesHelmTest(t *testing.T) {
-	ns := namespace(t, "e2e-dev")
-	const name = "api"
-	install(t, ns, name, envValues(t, "dev", map[string]any{
-		"image":  imageValues(),
-		"secret": map[string]any{"create": true, "data": map[string]any{"db-password": "e2e-secret-value"}},
-	}))
-	cfg := checkServes(t, ns, name, "dev")
-	if secrets, _ := cfg["secrets"].(map[string]any); secrets["db-password"] != "[REDACTED]" {
-		t.Errorf("/config secrets = %v, want db-password redacted", cfg["secrets"])
-	}
-	checkRunsImageFromRegistry(t, ns, name)
-	helmTest(t, ns, name)
-	uninstall(t, ns, name)
-}
-
 // TestProdShapedRelease installs prod's values as far as one node allows. Relaxed, and only
 // this: required pod anti-affinity becomes preferred (3 replicas cannot each get their own
 // node on a single-node cluster), and the objects whose CRDs the lab cluster lacks
-// (ExternalSecret, ServiceMonitor) stay off, with the secret created by the chart instead.
+// (ExternalSecret, ServiceMonitor) stay off, with a Secret of the test's own mounted instead.
 // The HPA (min 3), PDB, TLS Ingress, NetworkPolicy and the restricted security context stay.
 func TestProdShapedRelease(t *testing.T) {
 	ns := namespace(t, "e2e-prod")
@@ -239,10 +245,16 @@ func TestProdShapedRelease(t *testing.T) {
 		"podAntiAffinityPreset": "soft",
 		"externalSecret":        map[string]any{"enabled": false},
 		"serviceMonitor":        map[string]any{"enabled": false},
-		"secret":                map[string]any{"create": true, "existingSecret": "", "data": map[string]any{"db-password": "prod-shaped"}},
+		"secret":                map[string]any{"existingSecret": "prod-shaped-secret"},
 	})
+	if _, err := lab.clients.CoreV1().Secrets(ns).Create(t.Context(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "prod-shaped-secret"},
+		StringData: map[string]string{"db-password": "prod-shaped"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	install(t, ns, name, vals)
-	checkServes(t, ns, name, "prod")
+	if cfg := checkServes(t, ns, name, "prod"); cfg["secrets"].(map[string]any)["db-password"] != "[REDACTED]" {
+		t.Errorf("/config secrets = %v, want db-password redacted", cfg["secrets"])
+	}
 	checkRunsImageFromRegistry(t, ns, name)
 
 	ctx := t.Context()

@@ -40,12 +40,21 @@ func loadgenImage(t *testing.T) string {
 	if err := image.Docker(ctx, nil, "build", "-q", "-t", ref.String(), dir); err != nil {
 		t.Fatal(err)
 	}
-	digest, err := image.Push(ctx, ref, nil)
-	if err != nil {
+	ref.Digest = pushLocal(t, ref)
+	return ref.String()
+}
+
+// pushLocal pushes a local image to the lab registry and returns its digest there.
+func pushLocal(t *testing.T, ref image.Ref) string {
+	t.Helper()
+	if err := image.Docker(t.Context(), nil, "push", ref.Repository+":"+ref.Tag); err != nil {
 		t.Fatal(err)
 	}
-	ref.Digest = digest
-	return ref.String()
+	digest, err := image.Lookup(t.Context(), ref.Repository, ref.Tag)
+	if err != nil || digest == "" {
+		t.Fatalf("pushed %s, but the registry has no digest for it: %v", ref, err)
+	}
+	return digest
 }
 
 // startLoad runs the load generator as a pod in ns against url, restricted like any pod there.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/environments"
+	"github.com/dtap-platform/monorepo/internal/services"
 )
 
 // warnings collects the API server's warning headers (PodSecurity "would violate" among them).
@@ -100,15 +101,27 @@ func (d *dryRunner) apply(t *testing.T, ns string, obj *unstructured.Unstructure
 	return d.warn.take(), err
 }
 
-// renderAll renders env's manifests and test hooks, client-side, as `helm template` does.
-func renderAll(t *testing.T, env string) []*unstructured.Unstructured {
+// renderAll renders env's manifests and test hooks of every service, client-side, as `helm
+// template` does.
+func renderAll(t *testing.T, env string, overrides map[string]any) []*unstructured.Unstructured {
 	t.Helper()
-	m, err := chart.Render(t.Context(), filepath.Join(repoRoot, environments.ChartDir), env, "api", "default",
-		map[string]any{"image": imageValues()})
+	all, err := services.Discover(t.Context(), repoRoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decodeAll(t, []byte(m.String()))
+	var objs []*unstructured.Unstructured
+	for _, svc := range all {
+		vals := map[string]any{"image": imageValues()}
+		for k, v := range overrides {
+			vals[k] = v
+		}
+		m, err := chart.Render(t.Context(), filepath.Join(repoRoot, environments.ChartDir), env, svc.Name, "default", vals, serviceFiles(t, svc.Name, env)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, decodeAll(t, []byte(m.String()))...)
+	}
+	return objs
 }
 
 func decodeAll(t *testing.T, manifests []byte) []*unstructured.Unstructured {
@@ -168,7 +181,7 @@ func TestEveryEnvironmentPassesRestrictedPodSecurity(t *testing.T) {
 		t.Run(env, func(t *testing.T) {
 			ns := namespace(t, "e2e-psa-"+env)
 			checked := 0
-			for _, obj := range renderAll(t, env) {
+			for _, obj := range renderAll(t, env, nil) {
 				what := obj.GetKind() + "/" + obj.GetName()
 				warns, err := dr.apply(t, ns, obj)
 				if errors.Is(err, errNoKind) {
