@@ -256,7 +256,7 @@ var intents = map[string]map[string]intent{
 		"status": {minReplicas: 2, discovery: true},
 	},
 	"staging": {
-		"api":    {minReplicas: 2, hpa: true, requiredAntiAffinity: true, tls: true},
+		"api": {minReplicas: 2, hpa: true, requiredAntiAffinity: true, tls: true},
 		// services/status/values-staging.yaml, shaped like prod: no autoscaler, two replicas.
 		"status": {minReplicas: 2, requiredAntiAffinity: true, tls: true, discovery: true},
 	},

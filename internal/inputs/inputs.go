@@ -181,7 +181,7 @@ type goPackage struct {
 	}
 	GoFiles, CgoFiles, IgnoredGoFiles, IgnoredOtherFiles []string
 	CFiles, CXXFiles, HFiles, SFiles, SysoFiles          []string
-	EmbedFiles                                            []string
+	EmbedFiles                                           []string
 }
 
 // sourceFiles are the package's files that can change the binary: every file of the package

@@ -292,4 +292,3 @@ func (i Info) Describe(env string) string {
 	}
 	return s + i.State
 }
-

@@ -84,7 +84,7 @@ func (s Store) Apply(ctx context.Context, service string, data map[string][]byte
 			Name: Name(service, next),
 			Labels: map[string]string{
 				LabelManagedBy: ManagedBy, LabelSecretOf: service, LabelEnvironment: s.Env,
-				LabelGeneration: strconv.Itoa(next),
+				LabelGeneration:             strconv.Itoa(next),
 				"app.kubernetes.io/part-of": "dtap-platform", "app.kubernetes.io/instance": service,
 			},
 			Annotations: map[string]string{
