@@ -119,7 +119,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err := r.step("recover releases left pending", func() error { return r.recoverPending(res) }); err != nil {
 		return nil, err
 	}
-	adoptees, err := r.adoptable(st)
+	adoptees, err := r.adoptable(st, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -383,28 +383,33 @@ func (r *Runner) writeSecrets(ctx context.Context, res *Result) (map[string]stri
 	return names, err
 }
 
-// adoptable lists the run's services whose release runs in the namespace while the state does
-// not know it (state lost, or installed by hand), once each proves to be this project's release
-// of that service in this environment. A foreign release of the same name is refused, before
-// anything is built or written.
-func (r *Runner) adoptable(st State) ([]string, error) {
+// adoptable lists the services this run applies (its own and those it keeps) whose release runs
+// in the namespace while the state does not hold it (state lost, or installed by hand), once
+// each proves to be this project's release of that service in this environment. A foreign
+// release of the same name is refused, before anything is built or written.
+func (r *Runner) adoptable(st State, keep map[string]ServiceInputs) ([]string, error) {
+	names := services.Names(r.S.Run)
+	for name := range keep {
+		names = append(names, name)
+	}
+	slices.Sort(names)
 	var out []string
-	for _, svc := range r.S.Run {
-		if _, known := st.Services[svc.Name]; known {
+	for _, name := range slices.Compact(names) {
+		if st.Managed[name] {
 			continue
 		}
-		rel, err := r.helm.Last(svc.Name)
+		rel, err := r.helm.Last(name)
 		if err != nil {
 			return nil, err
 		}
 		if rel == nil {
 			continue
 		}
-		if err := release.Owned(rel, svc.Name, r.S.Env); err != nil {
+		if err := release.Owned(rel, name, r.S.Env); err != nil {
 			return nil, fmt.Errorf("a release named %s already runs in namespace %s, and it is not this project's release of service %s in %s: %w",
-				svc.Name, r.S.Namespace, svc.Name, r.S.Env, err)
+				name, r.S.Namespace, name, r.S.Env, err)
 		}
-		out = append(out, svc.Name)
+		out = append(out, name)
 	}
 	return out, nil
 }

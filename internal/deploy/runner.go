@@ -259,12 +259,20 @@ func (r *Runner) dataDir(kind string) string {
 // initTerraform initialises Terraform against the environment's backend: the target cluster
 // (kubernetes backend, state namespace) unless TF_BACKEND_CONFIG names another.
 func (r *Runner) initTerraform(ctx context.Context, kind string) error {
+	if err := r.stashLocalStates(); err != nil {
+		return err
+	}
 	cliConfig, err := tf.CLIConfig(r.cacheDir)
 	if err != nil {
 		return err
 	}
 	dataDir := r.dataDir(kind)
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	// Init on the default workspace: the one selected last time may be gone from the backend
+	// (its state deleted by hand), and init would stop there. readState selects it again.
+	if err := os.Remove(filepath.Join(dataDir, "environment")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	runner, err := tf.New(tf.Options{Dir: filepath.Join(r.S.RepoRoot, "terraform"), ExecPath: r.tfPath, DataDir: dataDir,
@@ -300,8 +308,12 @@ func (i ServiceInputs) Image() image.Ref {
 type State struct {
 	Exists    bool // the workspace exists
 	Namespace string
-	Services  map[string]ServiceInputs
-	Releases  map[string]struct {
+	// Services are the inputs each service was last applied with (the services output), for
+	// the services whose release the state holds.
+	Services map[string]ServiceInputs
+	// Managed are the services whose helm_release the state holds.
+	Managed  map[string]bool
+	Releases map[string]struct {
 		Revision int    `json:"revision"`
 		Status   string `json:"status"`
 	}
@@ -331,14 +343,64 @@ func (r *Runner) readState(ctx context.Context, create bool) (State, error) {
 	if v, ok := outs["releases"]; ok {
 		_ = json.Unmarshal(v, &st.Releases)
 	}
+	addrs, err := r.tfr.Resources(ctx)
+	if err != nil {
+		return st, err
+	}
+	st.Managed = map[string]bool{}
+	for _, a := range addrs {
+		if name, ok := strings.CutPrefix(a, `module.service["`); ok {
+			st.Managed[strings.SplitN(name, `"]`, 2)[0]] = true
+		}
+		if strings.HasPrefix(a, "module.app.") {
+			st.Managed["api"] = true // the one release before the monorepo layout: moved to api
+		}
+	}
+	for name := range st.Services {
+		if !st.Managed[name] {
+			delete(st.Services, name) // an output without its release: not what runs
+		}
+	}
 	return st, nil
 }
 
-// migrateLocalState moves the state a checkout kept locally before state lived in the cluster
-// (terraform/terraform.tfstate.d/<env>) into the backend, once: when the backend has no state
-// for the environment yet. The local file is removed after the push is read back.
+// stashLocalStates moves the states a checkout kept locally before state lived in the cluster
+// (terraform/terraform.tfstate.d/<env>/) out of Terraform's sight, into .cache/terraform/
+// local-states/<env>.tfstate: Terraform would otherwise stop every init to ask whether to copy
+// them into the backend, and could copy a stale one over a teammate's. Each environment's is
+// then migrated by migrateLocalState on its next deploy.
+func (r *Runner) stashLocalStates() error {
+	dir := filepath.Join(r.S.RepoRoot, "terraform", "terraform.tfstate.d")
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	stash := filepath.Join(r.cacheDir, "terraform", "local-states")
+	if err := os.MkdirAll(stash, 0o700); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src := filepath.Join(dir, e.Name(), "terraform.tfstate")
+		if _, err := os.Stat(src); err != nil {
+			continue
+		}
+		dst := filepath.Join(stash, e.Name()+".tfstate")
+		if err := os.Rename(src, dst); err != nil {
+			return fmt.Errorf("move the local state of %s out of Terraform's way: %w", e.Name(), err)
+		}
+		fmt.Fprintf(r.Out, "  found local state of %s from before state lived in the cluster: moved it to %s until it is migrated\n", e.Name(), dst)
+	}
+	return os.RemoveAll(dir)
+}
+
+// migrateLocalState moves the environment's stashed local state into the backend, once: when
+// the backend holds nothing for the environment yet. The local file is removed after the push
+// reads back; when the backend already has state (another checkout deployed), it is left.
 func (r *Runner) migrateLocalState(ctx context.Context) error {
-	local := filepath.Join(r.S.RepoRoot, "terraform", "terraform.tfstate.d", r.S.Env, "terraform.tfstate")
+	local := filepath.Join(r.cacheDir, "terraform", "local-states", r.S.Env+".tfstate")
 	b, err := os.ReadFile(local)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -352,7 +414,7 @@ func (r *Runner) migrateLocalState(ctx context.Context) error {
 		Resources []any  `json:"resources"`
 	}
 	if err := json.Unmarshal(b, &localState); err != nil || len(localState.Resources) == 0 {
-		return nil // empty or unreadable: nothing worth moving
+		return os.Remove(local) // empty or unreadable: nothing worth moving
 	}
 	remote, err := r.tfr.PullState(ctx)
 	if err != nil {
@@ -363,7 +425,7 @@ func (r *Runner) migrateLocalState(ctx context.Context) error {
 	}
 	_ = json.Unmarshal([]byte(remote), &remoteState)
 	if len(remoteState.Resources) > 0 {
-		fmt.Fprintf(r.Out, "  note: %s holds local state from before state lived in the cluster, but the cluster already has state for %s: the local file was left as it is; remove it once you no longer need it (it may hold old secret values)\n", local, r.S.Env)
+		fmt.Fprintf(r.Out, "  note: %s holds this checkout's local state from before state lived in the cluster, but the cluster already has state for %s: the local copy was not migrated; remove it once you no longer need it (it may hold old secret values)\n", local, r.S.Env)
 		return nil
 	}
 	if err := r.tfr.PushState(ctx, local); err != nil {
@@ -376,8 +438,8 @@ func (r *Runner) migrateLocalState(ctx context.Context) error {
 	if err := os.Remove(local); err != nil {
 		return err
 	}
-	fmt.Fprintf(r.Out, "  migrated the local state of %s (serial %d, %d resources) into the cluster's backend (namespace %s), once; removed %s\n",
-		r.S.Env, localState.Serial, len(localState.Resources), r.S.StateNamespace, local)
+	fmt.Fprintf(r.Out, "  migrated the local state of %s (serial %d, %d resources) into the cluster's backend (namespace %s), once; removed the local copy\n",
+		r.S.Env, localState.Serial, len(localState.Resources), r.S.StateNamespace)
 	return nil
 }
 

@@ -308,10 +308,12 @@ func (r *Runner) Import(ctx context.Context, address, id string, varFiles ...str
 	})
 }
 
-// PushState writes a state file into the current workspace of the backend.
+// PushState writes a state file into the current workspace of the backend, over the empty
+// state a new workspace starts with (which has a lineage of its own: hence -force; the caller
+// checks that the workspace holds nothing).
 func (r *Runner) PushState(ctx context.Context, path string) error {
 	return r.run(ctx, func(ctx context.Context) error {
-		if err := r.tf.StatePush(ctx, path); err != nil {
+		if err := r.tf.StatePush(ctx, path, tfexec.Force(true), tfexec.Lock(true), tfexec.LockTimeout("60s")); err != nil {
 			return fmt.Errorf("terraform state push: %w", err)
 		}
 		return nil

@@ -78,7 +78,8 @@ func (p *project) environ(extra map[string]string) []string {
 }
 
 func (p *project) runner(root, env string, purpose deploy.Purpose, extra map[string]string) (*deploy.Runner, error) {
-	s, err := deploy.Resolve(p.t.Context(), root, env, purpose, p.getenv(extra), p.environ(extra))
+	// Not the test's context: clean-ups run after it is cancelled.
+	s, err := deploy.Resolve(context.Background(), root, env, purpose, p.getenv(extra), p.environ(extra))
 	if err != nil {
 		return nil, err
 	}
