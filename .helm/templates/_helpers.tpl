@@ -169,3 +169,10 @@ discovery.services (deploy fills them with the environment's other services).
 {{- end }}
 {{- join "," $urls }}
 {{- end }}
+
+{{/*
+The Secret of the public host's certificate: ingress.tls.secretName, else <fullname>-tls.
+*/}}
+{{- define "service.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "service.fullname" .)) .Values.ingress.tls.secretName }}
+{{- end }}

@@ -1,0 +1,226 @@
+package secrets
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// No cluster runs in unit tests: the Secrets live in client-go's fake clientset, an in-memory
+// object tracker that honours label selectors, which is all Store asks of the API server.
+
+const ns = "shop-dev"
+
+func newStore(t *testing.T, objects ...*corev1.Secret) (Store, *fake.Clientset) {
+	t.Helper()
+	cs := fake.NewClientset()
+	for _, o := range objects {
+		if _, err := cs.CoreV1().Secrets(o.Namespace).Create(t.Context(), o, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Store{Clients: cs, Namespace: ns, Env: "dev"}, cs
+}
+
+func secretNames(t *testing.T, cs *fake.Clientset) []string {
+	t.Helper()
+	list, err := cs.CoreV1().Secrets(ns).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range list.Items {
+		out = append(out, s.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestApplyWritesAnImmutableFirstVersionWithTheExactBytes(t *testing.T) {
+	store, cs := newStore(t)
+	data := map[string][]byte{
+		"db-password": []byte("p,a=s\"s'\nv4lue-XYZ"),
+		"blob":        {0, 1, 2, 0xff, 0, '\n'},
+	}
+	name, created, err := store.Apply(t.Context(), "api", data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "api-secrets-1" || !created {
+		t.Fatalf("Apply = %q, created=%v; want api-secrets-1, created", name, created)
+	}
+	sec, err := cs.CoreV1().Secrets(ns).Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sec.Immutable == nil || !*sec.Immutable {
+		t.Error("the version is not immutable")
+	}
+	if sec.Type != corev1.SecretTypeOpaque {
+		t.Errorf("type = %s, want Opaque", sec.Type)
+	}
+	if len(sec.Data) != len(data) {
+		t.Errorf("keys = %v, want %v", sec.Data, data)
+	}
+	for k, v := range data {
+		if !bytes.Equal(sec.Data[k], v) {
+			t.Errorf("key %s = %q, want %q", k, sec.Data[k], v)
+		}
+	}
+	wantLabels := map[string]string{LabelManagedBy: ManagedBy, LabelSecretOf: "api", LabelEnvironment: "dev", LabelGeneration: "1"}
+	for k, v := range wantLabels {
+		if sec.Labels[k] != v {
+			t.Errorf("label %s = %q, want %q", k, sec.Labels[k], v)
+		}
+	}
+	if got := sec.Annotations["dtap.dev/keys"]; got != "blob,db-password" {
+		t.Errorf("keys annotation = %q, want the sorted key names", got)
+	}
+	for k, v := range sec.Annotations {
+		if bytes.Contains([]byte(v), []byte("v4lue-XYZ")) {
+			t.Errorf("annotation %s holds a secret value: %q", k, v)
+		}
+	}
+}
+
+func TestApplyWritesANewVersionOnlyWhenTheValuesChange(t *testing.T) {
+	store, cs := newStore(t)
+	v1 := map[string][]byte{"token": []byte("one")}
+	name, _, err := store.Apply(t.Context(), "api", v1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	same, created, err := store.Apply(t.Context(), "api", map[string][]byte{"token": []byte("one")}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same != name || created {
+		t.Errorf("the same values again = %q, created=%v; want %q, nothing created", same, created, name)
+	}
+	if got := secretNames(t, cs); !slices.Equal(got, []string{"api-secrets-1"}) {
+		t.Errorf("secrets = %v after applying the same values", got)
+	}
+
+	next, created, err := store.Apply(t.Context(), "api", map[string][]byte{"token": []byte("two")}, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != "api-secrets-2" || !created {
+		t.Errorf("different values = %q, created=%v; want api-secrets-2, created", next, created)
+	}
+
+	// The same values as version 1 while the release runs version 2 are a new version: the
+	// release mounts a version by name, and version 1 may be pruned.
+	back, created, err := store.Apply(t.Context(), "api", v1, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != "api-secrets-3" || !created {
+		t.Errorf("old values while running version 2 = %q, created=%v; want api-secrets-3, created", back, created)
+	}
+
+	// A key added with an empty value is a change.
+	more, created, err := store.Apply(t.Context(), "api", map[string][]byte{"token": []byte("one"), "extra": {}}, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if more != "api-secrets-4" || !created {
+		t.Errorf("an added empty key = %q, created=%v; want api-secrets-4, created", more, created)
+	}
+
+	// Another service counts its own generations.
+	other, _, err := store.Apply(t.Context(), "api-gw", v1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other != "api-gw-secrets-1" {
+		t.Errorf("another service's first version = %q, want api-gw-secrets-1", other)
+	}
+}
+
+func TestVersionsAreOrderedByGenerationNotByName(t *testing.T) {
+	store, _ := newStore(t)
+	for i := range 11 {
+		if _, _, err := store.Apply(t.Context(), "api", map[string][]byte{"n": {byte(i)}}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	versions, err := store.Versions(t.Context(), "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range versions {
+		got = append(got, v.Name)
+	}
+	if len(got) != 11 || got[0] != "api-secrets-1" || got[9] != "api-secrets-10" || got[10] != "api-secrets-11" {
+		t.Errorf("Versions = %v, want api-secrets-1 .. api-secrets-11 in generation order", got)
+	}
+}
+
+func TestPruneKeepsTheVersionsInUseAndTheNewest(t *testing.T) {
+	store, cs := newStore(t)
+	for i := range 7 {
+		if _, _, err := store.Apply(t.Context(), "api", map[string][]byte{"n": {byte(i)}}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := store.Apply(t.Context(), "web", map[string][]byte{"n": {1}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := store.Prune(t.Context(), "api", []string{"api-secrets-2", "api-secrets-6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"api-secrets-1", "api-secrets-3", "api-secrets-4"}; !slices.Equal(removed, want) {
+		t.Errorf("Prune removed %v, want %v", removed, want)
+	}
+	want := []string{"api-secrets-2", "api-secrets-5", "api-secrets-6", "api-secrets-7", "web-secrets-1"}
+	if got := secretNames(t, cs); !slices.Equal(got, want) {
+		t.Errorf("left %v, want %v (in use, the %d newest, and the other service's)", got, want, Keep)
+	}
+
+	// With no more than Keep versions, nothing goes.
+	store2, _ := newStore(t)
+	for i := range Keep {
+		if _, _, err := store2.Apply(t.Context(), "api", map[string][]byte{"n": {byte(i)}}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if removed, err := store2.Prune(t.Context(), "api", nil); err != nil || len(removed) != 0 {
+		t.Errorf("Prune of %d versions = %v, %v; want nothing removed", Keep, removed, err)
+	}
+}
+
+func TestDeleteAllRemovesOnlyTheManagedVersions(t *testing.T) {
+	unrelated := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "tls-cert", Namespace: ns}, Data: map[string][]byte{"tls.crt": []byte("x")}}
+	// Labelled by someone else with the same secret-of key: not ours either.
+	lookalike := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api-secrets-99", Namespace: ns,
+		Labels: map[string]string{LabelManagedBy: "someone-else", LabelSecretOf: "api"}}}
+	elsewhere := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api-secrets-1", Namespace: "shop-test",
+		Labels: map[string]string{LabelManagedBy: ManagedBy, LabelSecretOf: "api"}}}
+	store, cs := newStore(t, unrelated, lookalike, elsewhere)
+	for _, svc := range []string{"api", "api", "web"} {
+		if _, _, err := store.Apply(t.Context(), svc, map[string][]byte{"k": []byte(svc + "x")}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := store.DeleteAll(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("DeleteAll = %d, want 3", n)
+	}
+	if got := secretNames(t, cs); !slices.Equal(got, []string{"api-secrets-99", "tls-cert"}) {
+		t.Errorf("left %v, want the unrelated secrets only", got)
+	}
+	if _, err := cs.CoreV1().Secrets("shop-test").Get(t.Context(), "api-secrets-1", metav1.GetOptions{}); err != nil {
+		t.Errorf("another namespace's version is gone: %v", err)
+	}
+}
