@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/interrupt"
 	"github.com/dtap-platform/monorepo/internal/services"
 	"github.com/dtap-platform/monorepo/internal/tf"
+	"github.com/dtap-platform/monorepo/internal/workflows"
 )
 
 // Aliases keep `mage test` as the unit tests.
@@ -84,7 +86,7 @@ func Affected(ctx context.Context, base *string, json *bool) error {
 	return nil
 }
 
-// Lint checks gofmt, go vet (integration tests included), terraform fmt and the chart for every environment and service.
+// Lint checks gofmt, go vet (integration tests included), terraform fmt, the GitHub workflows (actionlint) and the chart for every environment and service.
 func Lint(ctx context.Context) error {
 	out, err := sh.Output("gofmt", "-l", ".")
 	if err != nil {
@@ -99,6 +101,10 @@ func Lint(ctx context.Context) error {
 	if err := terraformFmt(ctx); err != nil {
 		return err
 	}
+	if err := workflows.Lint("."); err != nil {
+		return fmt.Errorf("actionlint found problems in %s:\n%w", workflows.Dir, err)
+	}
+	fmt.Printf("actionlint: the workflows in %s are clean\n", workflows.Dir)
 	return Chart{}.Lint(ctx)
 }
 
@@ -362,6 +368,110 @@ func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
 	}
 	fmt.Printf("\ndestroyed %s: no release, secret, port or state of it is left in namespace %s\n", env, s.Namespace)
 	return nil
+}
+
+// Promote deploys to <to> exactly the image digests that run in <from>, without building (-commit=<sha> checks they are that commit's).
+func Promote(ctx context.Context, from, to string, commit *string) error {
+	src, err := deploy.Resolve(ctx, ".", from, deploy.ForRead, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	dst, err := deploy.Resolve(ctx, ".", to, deploy.ForPlan, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	target := deploy.NewRunner(dst, os.Stdout, "promote "+from+" "+to)
+	target.Force = force
+	start := time.Now()
+	res, err := deploy.Promote(ctx, deploy.NewRunner(src, os.Stdout, "promote "+from+" "+to), target, deref(commit))
+	if err != nil {
+		return err
+	}
+	fmt.Print(res.Summary(time.Since(start)))
+	return nil
+}
+
+// Rollback returns an environment (-env=<env>) to its previous revision, secrets included (-revision=N with SERVICES=<one>).
+func Rollback(ctx context.Context, env *string, revision *int) error {
+	if deref(env) == "" {
+		return errors.New("name the environment: go run mage.go rollback -env=<env> [-revision=N]")
+	}
+	s, err := deploy.Resolve(ctx, ".", *env, deploy.ForPlan, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	r := deploy.NewRunner(s, os.Stdout, "rollback -env="+*env)
+	r.Force = force
+	start := time.Now()
+	n := 0
+	if revision != nil {
+		n = *revision
+	}
+	res, err := deploy.Rollback(ctx, r, n)
+	if err != nil {
+		return err
+	}
+	fmt.Print(res.Summary(time.Since(start)))
+	return nil
+}
+
+// History lists an environment's revisions (-env=<env>): when, what image, by whom or what, and the result.
+func History(ctx context.Context, env *string) error {
+	if deref(env) == "" {
+		return errors.New("name the environment: go run mage.go history -env=<env>")
+	}
+	s, err := deploy.Resolve(ctx, ".", *env, deploy.ForRead, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	rows, err := deploy.History(ctx, deploy.NewRunner(s, io.Discard, "history -env="+*env))
+	if err != nil {
+		return err
+	}
+	return deploy.WriteHistory(os.Stdout, rows, os.Getenv("FORMAT") == "json")
+}
+
+// Status prints every environment's services as they run, and whether each differs from its upstream; FORMAT=json for scripts.
+func Status(ctx context.Context) error {
+	envs, err := environments.List(environments.ChartDir)
+	if err != nil {
+		return err
+	}
+	var runners []*deploy.Runner
+	for _, env := range envs {
+		s, err := deploy.Resolve(ctx, ".", env, deploy.ForRead, os.Getenv, os.Environ())
+		if err != nil {
+			return err
+		}
+		runners = append(runners, deploy.NewRunner(s, io.Discard, "status"))
+	}
+	return deploy.WriteStatus(os.Stdout, deploy.Status(ctx, runners), os.Getenv("FORMAT") == "json")
+}
+
+// Render prints an environment's manifests, every service's, with images pinned by digest from the registry (-out=<dir>: a file per service; -pins=<dir>: the pinned values for Argo CD).
+func Render(ctx context.Context, env string, out, pins *string) error {
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForPlan, func(k string) string {
+		if k == "CONFIRM_PROD" {
+			return "yes" // rendering changes nothing
+		}
+		return os.Getenv(k)
+	}, os.Environ())
+	if err != nil {
+		return err
+	}
+	return deploy.Render(ctx, s, os.Stdout, deref(out), deref(pins))
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }
 
 // Unlock breaks the stale deploy lock of an environment (-env=<env>) that a killed run left; a live lock is refused.

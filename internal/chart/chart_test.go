@@ -222,7 +222,7 @@ func TestEveryRenderedObjectDecodesStrictly(t *testing.T) {
 	cases["dev api with secret.existingSecret"] = render(t, "dev", "api", map[string]any{"secret": map[string]any{"existingSecret": "api-secrets-1"}})
 	cases["dev api behind a node port"] = render(t, "dev", "api", map[string]any{
 		"service":       map[string]any{"nodePort": 30080},
-		"networkPolicy": map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"172.18.0.2/32"}},
+		"networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": []any{"172.18.0.2/32"}},
 	})
 	cases["prod status with discovered services"] = render(t, "prod", "status", discoveredServices())
 	for name, m := range cases {

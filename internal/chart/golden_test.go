@@ -26,7 +26,7 @@ func goldens(t *testing.T) map[string]golden {
 	cases := map[string]golden{
 		"dev-api-with-every-option":  {"dev", "api", everything()},
 		"prod-status-with-discovery": {"prod", "status", discoveredServices()},
-		"dev-api-behind-a-node-port": {"dev", "api", map[string]any{"service": map[string]any{"nodePort": 30080}, "networkPolicy": map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"172.18.0.2/32", "10.244.0.1/32"}}}},
+		"dev-api-behind-a-node-port": {"dev", "api", map[string]any{"service": map[string]any{"nodePort": 30080}, "networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": []any{"172.18.0.2/32", "10.244.0.1/32"}}}},
 		"staging-api-with-a-secret":  {"staging", "api", map[string]any{"secret": map[string]any{"existingSecret": "api-secrets-3"}}},
 	}
 	for _, env := range envs(t) {

@@ -386,21 +386,21 @@ func TestTheFrontDoorDecidesWhoMayReachThePodsFromOutside(t *testing.T) {
 		},
 		{
 			name: "nodePort admits the node CIDRs", env: "dev",
-			np:   map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"172.18.0.2/32", "10.244.0.1/32"}},
+			np:   map[string]any{"frontDoor": "cidrs", "sourceCIDRs": []any{"172.18.0.2/32", "10.244.0.1/32"}},
 			want: []string{"ip{172.18.0.2/32}, ip{10.244.0.1/32} -> http/TCP", namespace},
 		},
 		{
 			name: "nodePort in prod keeps monitoring", env: "prod",
-			np:   map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{"fd00::/64"}},
+			np:   map[string]any{"frontDoor": "cidrs", "sourceCIDRs": []any{"fd00::/64"}},
 			want: []string{"ip{fd00::/64} -> http/TCP", namespace, monitoring},
 		},
-		{name: "nodePort with no node CIDRs fails", env: "dev", np: map[string]any{"frontDoor": "nodePort"}, fails: "networkPolicy.nodeCIDRs is empty"},
-		{name: "nodePort with an empty list fails", env: "prod", np: map[string]any{"frontDoor": "nodePort", "nodeCIDRs": []any{}}, fails: "networkPolicy.nodeCIDRs is empty"},
+		{name: "nodePort with no CIDRs fails", env: "dev", np: map[string]any{"frontDoor": "cidrs"}, fails: "networkPolicy.sourceCIDRs is empty"},
+		{name: "nodePort with an empty CIDR list fails", env: "prod", np: map[string]any{"frontDoor": "cidrs", "sourceCIDRs": []any{}}, fails: "networkPolicy.sourceCIDRs is empty"},
 		{name: "none admits no public traffic", env: "dev", np: map[string]any{"frontDoor": "none"}, want: []string{namespace}},
 		{name: "none in prod keeps monitoring", env: "prod", np: map[string]any{"frontDoor": "none"}, want: []string{namespace, monitoring}},
 		{
 			name: "none ignores node CIDRs", env: "dev",
-			np:   map[string]any{"frontDoor": "none", "nodeCIDRs": []any{"172.18.0.2/32"}},
+			np:   map[string]any{"frontDoor": "none", "sourceCIDRs": []any{"172.18.0.2/32"}},
 			want: []string{namespace},
 		},
 	} {

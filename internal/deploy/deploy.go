@@ -201,6 +201,10 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err != nil {
 		return nil, r.failed(ctx, err, changed, before, varsPath, "the rollout failed")
 	}
+	r.describe(changed, func(name string) string {
+		in := svcs[name]
+		return fmt.Sprintf("deployed %s:%s", name, in.ImageTag)
+	})
 	for _, b := range images {
 		if err := r.step("smoke check "+b.svc.Name, func() error {
 			row, err := r.smoke(ctx, b, changed[b.svc.Name], readyIn[b.svc.Name], frontDoors[b.svc.Name])
@@ -295,13 +299,31 @@ func (r *Runner) images(ctx context.Context) ([]built, error) {
 	err = r.step("images: look up "+strings.Join(services.Names(s.Run), ", ")+" in "+s.Registry, func() error {
 		for _, svc := range s.Run {
 			m := manifests[svc.Name]
-			tag := or(s.ImageTag, m.Tag())
+			// The content tag names the image; IMAGE_TAG, when set, is added beside it (a
+			// pipeline's pr-<number>), except with SKIP_BUILD, where it names an image built
+			// elsewhere.
+			tag := m.Tag()
+			if s.SkipBuild && s.ImageTag != "" {
+				tag = s.ImageTag
+			}
 			repo := s.ImageRepository(svc.Name)
 			merged, err := s.merged(svc)
 			if err != nil {
 				return err
 			}
 			b := built{svc: svc, ref: image.Ref{Repository: repo, Tag: tag}, merged: merged}
+			if pin, ok := s.Pins[svc.Name]; ok {
+				// Promotion: exactly the image that runs upstream, copied by digest when the
+				// registries differ; never rebuilt.
+				ref, err := image.Copy(ctx, pin, repo)
+				if err != nil {
+					return err
+				}
+				b.ref = ref
+				fmt.Fprintf(r.Out, "  %-10s %s (promoted, not rebuilt)\n", svc.Name, ref)
+				out = append(out, b)
+				continue
+			}
 			digest, err := image.Lookup(ctx, repo, tag)
 			switch {
 			case err != nil && !s.SkipBuild:
@@ -322,8 +344,11 @@ func (r *Runner) images(ctx context.Context) ([]built, error) {
 		}
 		return nil
 	})
-	if err != nil || len(specs) == 0 {
+	if err != nil {
 		return out, err
+	}
+	if len(specs) == 0 {
+		return out, r.addPipelineTag(ctx, out)
 	}
 	var names []string
 	for _, sp := range specs {
@@ -344,7 +369,28 @@ func (r *Runner) images(ctx context.Context) ([]built, error) {
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, r.addPipelineTag(ctx, out)
+}
+
+// addPipelineTag tags each image, in its registry, with IMAGE_TAG too (beside its content tag,
+// which stays the image's name), and deploys it under that tag.
+func (r *Runner) addPipelineTag(ctx context.Context, images []built) error {
+	if r.S.ImageTag == "" || r.S.SkipBuild {
+		return nil
+	}
+	for i, b := range images {
+		if b.ref.Digest == "" || r.S.Pins[b.svc.Name].Digest != "" {
+			continue
+		}
+		if err := image.Tag(ctx, b.ref, r.S.ImageTag); err != nil {
+			return err
+		}
+		images[i].ref.Tag = r.S.ImageTag
+	}
+	return nil
 }
 
 // writeSecrets writes each run service's SECRET_* values as a versioned Secret, and returns
@@ -360,6 +406,9 @@ func (r *Runner) writeSecrets(ctx context.Context, res *Result) (map[string]stri
 				return err
 			}
 			current := release.SecretName(last)
+			if !strings.HasPrefix(current, svc.Name+"-secrets-") {
+				current = "" // a Secret of the user's own (secret.existingSecret): theirs to set
+			}
 			data, given := r.S.Secrets[svc.Name]
 			if !given {
 				if current != "" {
@@ -437,9 +486,10 @@ func (r *Runner) adopt(ctx context.Context, names []string, varsPath string, res
 func changedServices(changes []tf.Change) map[string]string {
 	out := map[string]string{}
 	for _, c := range changes {
-		name := strings.TrimSuffix(strings.TrimPrefix(c.Module, `module.service["`), `"]`)
-		if name == c.Module || name == "" {
-			continue
+		rest, ok := strings.CutPrefix(c.Module, `module.service["`)
+		name, tail, found := strings.Cut(rest, `"]`)
+		if !ok || !found || tail != "" || name == "" {
+			continue // not a service's module
 		}
 		switch {
 		case slices.Contains(c.Actions, "delete") && !slices.Contains(c.Actions, "create"):

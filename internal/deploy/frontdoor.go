@@ -42,7 +42,7 @@ func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (m
 	if err != nil {
 		return nil, err
 	}
-	cidrs, err := r.nodeCIDRs(ctx)
+	cidrs, err := r.sourceCIDRs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (m
 	for name, p := range ports {
 		out[name] = map[string]any{
 			"service":       map[string]any{"nodePort": p},
-			"networkPolicy": map[string]any{"frontDoor": "nodePort", "nodeCIDRs": cidrs},
+			"networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": cidrs},
 		}
 	}
 	return out, nil
@@ -120,9 +120,9 @@ func assignPorts(taken map[int]string, own map[string]int, namespace string, nam
 	return out, nil
 }
 
-// nodeCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod
+// sourceCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod
 // network's gateway (kube-proxy masquerades NodePort traffic to it).
-func (r *Runner) nodeCIDRs(ctx context.Context) ([]any, error) {
+func (r *Runner) sourceCIDRs(ctx context.Context) ([]any, error) {
 	nodes, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, err

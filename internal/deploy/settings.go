@@ -42,6 +42,7 @@ const (
 	ForDeploy  Purpose = iota // everything
 	ForPlan                   // everything; nothing is built or written
 	ForDestroy                // the environment, the cluster and the namespace
+	ForRead                   // as ForDestroy, for a command that changes nothing: prod needs no confirmation
 )
 
 // Settings are everything a run needs, resolved from the environment variables that
@@ -74,6 +75,33 @@ type Settings struct {
 
 	Confirmed     bool     // CONFIRM_PROD=yes
 	ConfirmRemove []string // CONFIRM_REMOVE: services whose folder is gone and may be removed
+	Upstream      string   // the environment this one's images come from (environments.yaml)
+	// Pins are images to deploy as they are, by service (promote sets them): no build.
+	Pins map[string]image.Ref
+}
+
+// withTarget reads a variable from the environment, else from the environment's section of
+// environments.yaml (paths there are relative to the repository root).
+func withTarget(getenv Getenv, root string, targets environments.Targets, env string) Getenv {
+	tg := targets.Environments[env]
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		if k == "PROJECT" {
+			return targets.Project
+		}
+		for field, name := range environments.Var {
+			if name == k {
+				v := tg.Field(func(string) string { return "" }, field)
+				if v != "" && (field == "kubeconfig" || field == "stateBackend") && !filepath.IsAbs(v) {
+					v = filepath.Join(root, v)
+				}
+				return v
+			}
+		}
+		return ""
+	}
 }
 
 // Getenv reads a variable; os.Getenv in production, a map in tests.
@@ -97,6 +125,12 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if err := environments.Validate(filepath.Join(root, environments.ChartDir), env); err != nil {
 		return s, err
 	}
+	targets, err := environments.LoadTargets(root)
+	if err != nil {
+		return s, err
+	}
+	s.Upstream = targets.Environments[env].Upstream
+	getenv = withTarget(getenv, root, targets, env)
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
@@ -126,7 +160,7 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		s.ConfirmRemove = append(s.ConfirmRemove, name)
 	}
 	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
-	if env == environments.Production && !s.Confirmed {
+	if env == environments.Production && !s.Confirmed && purpose != ForRead {
 		fail("refusing to change %s without confirmation: set CONFIRM_PROD=yes to go ahead", env)
 	}
 	s.LockWait = 10 * time.Minute
@@ -146,11 +180,11 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		}
 	}
 	if dir := getenv(tf.MirrorEnv); dir != "" {
-		if _, ok := tf.ProviderSource(); !ok {
+		if tf.MirrorHasHelm(dir) == "" {
 			fail("%s=%s holds no hashicorp/helm provider for this platform: point it at a Terraform filesystem mirror (for example ../shared/terraform-mirror), or unset it", tf.MirrorEnv, dir)
 		}
 	}
-	if purpose == ForDestroy {
+	if purpose == ForDestroy || purpose == ForRead {
 		return s, errors.Join(errs...)
 	}
 
@@ -195,8 +229,18 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if len(errs) == 0 {
 		// The merged values of every service of the run must match the chart's schema.
 		for _, svc := range s.Run {
-			if _, err := chart.Values(filepath.Join(root, environments.ChartDir), env, nil, s.valuesFiles(svc)...); err != nil {
+			merged, err := chart.Values(filepath.Join(root, environments.ChartDir), env, nil, s.valuesFiles(svc)...)
+			if err != nil {
 				fail("service %s in %s: %w; fix the file that sets that key (VALUES_FILES, %s/values*.yaml or .helm/values-%s.yaml)", svc.Name, env, err, svc.Dir, env)
+				continue
+			}
+			if _, given := s.Secrets[svc.Name]; given {
+				if on, _ := dig(merged, "externalSecret", "enabled").(bool); on {
+					fail("SECRET_%s_* are set, but %s's values in %s turn externalSecret on: its secrets come from the secret store; unset the SECRET_%s_* variables", services.EnvToken(svc.Name), svc.Name, env, services.EnvToken(svc.Name))
+				}
+				if name, _ := dig(merged, "secret", "existingSecret").(string); name != "" {
+					fail("SECRET_%s_* are set, but %s's values in %s mount the Secret %q of their own (secret.existingSecret): choose one", services.EnvToken(svc.Name), svc.Name, env, name)
+				}
 			}
 		}
 	}
@@ -236,6 +280,10 @@ func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 		if s.Registry == "" {
 			*errs = append(*errs, errors.New("REGISTRY is not set: with a configured cluster, set REGISTRY to a registry it can pull from, for example REGISTRY=registry.example.com/team"))
 		}
+		return
+	}
+	if s.KubeContext != "" {
+		*errs = append(*errs, fmt.Errorf("KUBE_CONTEXT=%q is set, but there is no kubeconfig to find it in (KUBECONFIG is unset and ~/.kube/config has none): set KUBECONFIG to your cluster's kubeconfig, or unset KUBE_CONTEXT to use the local kind cluster", s.KubeContext))
 		return
 	}
 	o, err := cluster.OptionsFromEnv(s.RepoRoot)
@@ -299,22 +347,29 @@ func rules(getenv Getenv) (rollout.Rules, error) {
 	return r, errors.Join(errs...)
 }
 
-// serviceOf finds the service a variable suffix names (API_DB_PASSWORD: api, DB_PASSWORD),
-// matching the longest service token; two services that both match are an error.
-func serviceOf(all []services.Service, suffix string) (services.Service, string, error) {
-	var found []services.Service
+// serviceOf finds the service a variable suffix names: API_DB_PASSWORD is service api's key
+// DB_PASSWORD. When two services' tokens both match (api and api-gw for API_GW_TOKEN), the
+// longest wins; a double underscore names the service exactly (API__GW_TOKEN: api's GW_TOKEN).
+func serviceOf(all []services.Service, suffix string) (services.Service, string) {
+	upper := strings.ToUpper(suffix)
+	if token, _, ok := strings.Cut(upper, "__"); ok {
+		for _, svc := range all {
+			if services.EnvToken(svc.Name) == token {
+				return svc, suffix[len(token)+2:]
+			}
+		}
+		return services.Service{}, ""
+	}
+	best := services.Service{}
 	for _, svc := range all {
-		if strings.HasPrefix(strings.ToUpper(suffix), services.EnvToken(svc.Name)+"_") {
-			found = append(found, svc)
+		if t := services.EnvToken(svc.Name); strings.HasPrefix(upper, t+"_") && len(t) > len(services.EnvToken(best.Name)) {
+			best = svc
 		}
 	}
-	switch len(found) {
-	case 0:
-		return services.Service{}, "", nil
-	case 1:
-		return found[0], suffix[len(services.EnvToken(found[0].Name))+1:], nil
+	if best.Name == "" {
+		return best, ""
 	}
-	return services.Service{}, "", fmt.Errorf("it can belong to services %s: rename the key so it names one", strings.Join(services.Names(found), " and "))
+	return best, suffix[len(services.EnvToken(best.Name))+1:]
 }
 
 // baseURLs reads BASE_URL_<SERVICE>=http(s)://host[:port] for each service.
@@ -323,7 +378,7 @@ func baseURLs(all []services.Service, environ []string) (map[string]string, erro
 	var errs []error
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
-		if k == "BASE_URL" {
+		if k == "BASE_URL" && v != "" {
 			errs = append(errs, fmt.Errorf("BASE_URL is set, but public URLs are per service now: use BASE_URL_<SERVICE>, for example BASE_URL_%s=https://%s.example.com (services: %s)",
 				services.EnvToken(all[0].Name), all[0].Name, strings.Join(services.Names(all), ", ")))
 			continue
@@ -356,7 +411,8 @@ func ValidateBaseURL(raw string) error {
 		return fmt.Errorf("not a URL; %s", fix)
 	}
 	if u.User != nil {
-		return fmt.Errorf("%q holds credentials (user:password@): a public URL must not; %s", u.Redacted(), fix)
+		// Never echoed: a token passed as the user name is as secret as a password.
+		return fmt.Errorf("the URL for host %q holds credentials (user@ or user:password@): a public URL must not; %s", u.Hostname(), fix)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
@@ -394,11 +450,8 @@ func readSecrets(all []services.Service, environ []string) (map[string]map[strin
 		if !ok {
 			continue
 		}
-		svc, rest, err := serviceOf(all, suffix)
+		svc, rest := serviceOf(all, suffix)
 		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-			continue
 		case svc.Name == "":
 			errs = append(errs, fmt.Errorf("%s names no service: secrets are per service, SECRET_<SERVICE>_<KEY> (or ..._<KEY>_FILE=<path>), with <SERVICE> one of %s; for example SECRET_%s_%s",
 				k, tokens(all), services.EnvToken(all[0].Name), suffix))

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
@@ -79,9 +80,20 @@ func (s Settings) overrides(svc services.Service, merged map[string]any, d deplo
 			set["topologySpread"] = map[string]any{"whenUnsatisfiable": "ScheduleAnyway"}
 			*notes = append(*notes, fmt.Sprintf("%s: topology spread relaxed to ScheduleAnyway on the single-node embedded cluster", svc.Name))
 		}
+		// One node of a laptop's (or CI's) cores: prod's CPU requests, times its replicas, beside
+		// the other environments, would leave pods unschedulable.
+		if cpu, ok := dig(merged, "resources", "requests", "cpu").(string); ok {
+			if q, err := resource.ParseQuantity(cpu); err == nil && q.Cmp(localCPURequest) > 0 {
+				set["resources"] = map[string]any{"requests": map[string]any{"cpu": localCPURequest.String()}}
+				*notes = append(*notes, fmt.Sprintf("%s: CPU request %s lowered to %s on the single-node embedded cluster", svc.Name, cpu, localCPURequest.String()))
+			}
+		}
 	}
 	return set
 }
+
+// localCPURequest is the most CPU a pod requests on the embedded cluster.
+var localCPURequest = resource.MustParse("50m")
 
 // port is the service's HTTP port from its merged values.
 func port(merged map[string]any) int {

@@ -120,3 +120,53 @@ func savedImage(ctx context.Context, local string) (v1.Image, func(), error) {
 	}
 	return img, cleanup, nil
 }
+
+// Copy makes the image pin available as repository:<its tag> and returns that reference with
+// the same digest. Within one registry nothing moves; across registries the image is copied by
+// digest, so the bytes stay exactly those that were tested.
+func Copy(ctx context.Context, pin Ref, repository string) (Ref, error) {
+	out := Ref{Repository: repository, Tag: pin.Tag, Digest: pin.Digest}
+	if pin.Repository == repository || pin.Digest == "" {
+		return Ref{Repository: pin.Repository, Tag: pin.Tag, Digest: pin.Digest}, nil
+	}
+	src, err := parseRef(pin.Repository + "@" + pin.Digest)
+	if err != nil {
+		return out, err
+	}
+	dst, err := parseRef(repository + ":" + pin.Tag)
+	if err != nil {
+		return out, err
+	}
+	desc, err := remote.Get(src, remoteOptions(ctx)...)
+	if err != nil {
+		return out, fmt.Errorf("read %s to promote it: %w", src, err)
+	}
+	img, err := desc.Image()
+	if err != nil {
+		return out, err
+	}
+	if err := remote.Write(dst, img, remoteOptions(ctx)...); err != nil {
+		return out, fmt.Errorf("copy %s to %s: %w", src, dst, err)
+	}
+	return out, nil
+}
+
+// Tag gives the image ref (by digest) one more tag in its registry.
+func Tag(ctx context.Context, ref Ref, tag string) error {
+	src, err := parseRef(ref.Repository + "@" + ref.Digest)
+	if err != nil {
+		return err
+	}
+	dst, err := name.NewTag(ref.Repository+":"+tag, name.StrictValidation)
+	if err != nil {
+		return fmt.Errorf("image tag %q: %w", tag, err)
+	}
+	desc, err := remote.Get(src, remoteOptions(ctx)...)
+	if err != nil {
+		return fmt.Errorf("read %s to tag it %s: %w", src, tag, err)
+	}
+	if err := remote.Tag(dst, desc, remoteOptions(ctx)...); err != nil {
+		return fmt.Errorf("tag %s as %s: %w", src, dst, err)
+	}
+	return nil
+}

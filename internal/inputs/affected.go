@@ -70,7 +70,7 @@ func Affected(ctx context.Context, repoRoot, base string, o Options) (Report, er
 		return Report{}, err
 	}
 	defer os.RemoveAll(baseDir)
-	if err := extract(ctx, repoRoot, commit, baseDir); err != nil {
+	if err := Extract(ctx, repoRoot, commit, baseDir); err != nil {
 		return Report{}, err
 	}
 	now, err := snapshot(ctx, repoRoot, o)
@@ -221,8 +221,8 @@ func diffFiles(old, now map[string]string) []Reason {
 	return out
 }
 
-// extract writes the tree of commit into dir (git archive: no .git, no worktree bookkeeping).
-func extract(ctx context.Context, repoRoot, commit, dir string) error {
+// Extract writes the tree of commit into dir (git archive: no .git, no worktree bookkeeping).
+func Extract(ctx context.Context, repoRoot, commit, dir string) error {
 	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", commit)
 	cmd.Dir = repoRoot
 	out, err := cmd.StdoutPipe()

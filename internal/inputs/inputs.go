@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -229,6 +230,9 @@ func listDeps(ctx context.Context, repoRoot, pkg string) ([]goPackage, error) {
 // a module's go.mod does not change the bytes built from it).
 func readGoSum(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]string{}, nil // a module with no dependency has no go.sum
+	}
 	if err != nil {
 		return nil, err
 	}

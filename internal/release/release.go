@@ -195,3 +195,14 @@ func Owned(rel *release.Release, service, env string) error {
 	}
 	return nil
 }
+
+// Describe records what made the latest revision of a release, and who (its description,
+// which `helm history` and `mage history` show).
+func (r *Releases) Describe(name, text string) error {
+	last, err := r.Last(name)
+	if err != nil || last == nil {
+		return err
+	}
+	last.Info.Description = text
+	return r.cfg.Releases.Update(last)
+}

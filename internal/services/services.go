@@ -78,11 +78,16 @@ func Discover(ctx context.Context, repoRoot string) ([]Service, error) {
 			return nil, fmt.Errorf("go list output: %w", err)
 		}
 		rel, err := filepath.Rel(root, p.Dir)
-		if err != nil || p.Name != "main" || filepath.Dir(rel) != Dir {
-			continue // the kit, a service's own packages, or a command deeper down
+		if err != nil || filepath.Dir(rel) != Dir {
+			continue // the kit's or a service's own packages, or a command deeper down
 		}
 		if p.Error != nil {
-			return nil, fmt.Errorf("service %s: %s", filepath.Base(rel), p.Error.Err)
+			// A folder whose files disagree on their package may still be meant as a service:
+			// say so rather than leave it out.
+			return nil, fmt.Errorf("services/%s: %s; fix it, or move what is not a service out of %s/", filepath.Base(rel), p.Error.Err, Dir)
+		}
+		if p.Name != "main" {
+			continue // the kit, or a library beside the services
 		}
 		name := filepath.Base(rel)
 		if err := ValidateName(name); err != nil {

@@ -81,7 +81,7 @@ func TestDiscoverRefusesWhatCannotBeAService(t *testing.T) {
 			[]string{"no services: no folder under services/ holds a main package"}},
 		{"a service folder holding two packages is refused naming it",
 			map[string]string{"services/api/main.go": mainPkg, "services/api/z.go": "package other\n"},
-			[]string{"service api: found packages main (main.go) and other (z.go)"}},
+			[]string{"services/api: found packages main (main.go) and other (z.go)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

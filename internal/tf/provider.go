@@ -27,7 +27,7 @@ func CLIConfig(cacheDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if mirrorHasHelm(abs) == "" {
+	if MirrorHasHelm(abs) == "" {
 		return "", fmt.Errorf("%s=%s holds no %s provider for %s_%s (want %s/<version>/%s_%s/terraform-provider-helm_*): point it at a Terraform filesystem mirror, or unset it to use the registry",
 			MirrorEnv, dir, helmProvider, runtime.GOOS, runtime.GOARCH, helmProvider, runtime.GOOS, runtime.GOARCH)
 	}
@@ -62,7 +62,7 @@ provider_installation {
 // registry is left, which this project's CI cannot reach.
 func ProviderSource() (string, bool) {
 	if dir := os.Getenv(MirrorEnv); dir != "" {
-		if p := mirrorHasHelm(dir); p != "" {
+		if p := MirrorHasHelm(dir); p != "" {
 			return fmt.Sprintf("filesystem mirror %s (%s): %s", dir, MirrorEnv, p), true
 		}
 		return fmt.Sprintf("%s=%s holds no hashicorp/helm provider", MirrorEnv, dir), false
@@ -74,7 +74,7 @@ func ProviderSource() (string, bool) {
 		"/usr/local/share/terraform/plugins",
 		"/usr/share/terraform/plugins",
 	} {
-		if p := mirrorHasHelm(dir); p != "" {
+		if p := MirrorHasHelm(dir); p != "" {
 			return "implied local mirror " + p, true
 		}
 	}
@@ -86,9 +86,9 @@ func ProviderSource() (string, bool) {
 	return "the Terraform registry (no mirror configured)", false
 }
 
-// mirrorHasHelm returns the path of a hashicorp/helm v3 provider for this platform in a
+// MirrorHasHelm returns the path of a hashicorp/helm v3 provider for this platform in a
 // filesystem mirror directory, or "".
-func mirrorHasHelm(dir string) string {
+func MirrorHasHelm(dir string) string {
 	matches, _ := filepath.Glob(filepath.Join(dir, "registry.terraform.io", "hashicorp", "helm", "3.*",
 		runtime.GOOS+"_"+runtime.GOARCH, "terraform-provider-helm*"))
 	if len(matches) == 0 {

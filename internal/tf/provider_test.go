@@ -156,7 +156,7 @@ func TestCLIConfigIsEmptyWithoutAMirror(t *testing.T) {
 
 func TestProviderSourceSaysWhereTerraformFindsHelm(t *testing.T) {
 	systemMirror := slices.ContainsFunc([]string{"/usr/local/share/terraform/plugins", "/usr/share/terraform/plugins"},
-		func(d string) bool { return mirrorHasHelm(d) != "" })
+		func(d string) bool { return MirrorHasHelm(d) != "" })
 
 	t.Run("the mirror TF_PROVIDER_MIRROR names", func(t *testing.T) {
 		isolate(t)

@@ -1,0 +1,132 @@
+package deploy
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/dtap-platform/monorepo/internal/cluster"
+)
+
+const (
+	firstPort = cluster.FrontDoorFirst
+	lastPort  = cluster.FrontDoorFirst + cluster.FrontDoorPorts - 1
+)
+
+func inRange(p int) bool { return p >= firstPort && p <= lastPort }
+
+func TestAssignPortsKeepsOwnPortsAndPicksFreeOnes(t *testing.T) {
+	tests := []struct {
+		name  string
+		taken map[int]string
+		own   map[string]int
+		names []string
+		keep  map[string]int // ports that must be kept as they are
+	}{
+		{"a service keeps its own port", map[int]string{30085: "dtap-dev/api"}, map[string]int{"api": 30085}, []string{"api"},
+			map[string]int{"api": 30085}},
+		{"new services get free ports beside a kept one",
+			map[int]string{30085: "dtap-dev/api", 30080: "dtap-test/api", 30081: "dtap-test/web", 30099: "shop-dev/x"},
+			map[string]int{"api": 30085}, []string{"api", "api-gw", "status"}, map[string]int{"api": 30085}},
+		{"an own port outside the front door's range is replaced", map[int]string{31000: "dtap-dev/api"}, map[string]int{"api": 31000},
+			[]string{"api"}, nil},
+		{"the last free port is found", takenExcept(30093), nil, []string{"api"}, map[string]int{"api": 30093}},
+		{"no ports taken", map[int]string{}, nil, []string{"a", "b", "c", "d", "e"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := maps.Clone(tt.taken)
+			got, err := assignPorts(maps.Clone(tt.taken), tt.own, "dtap-dev", tt.names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.names) {
+				t.Fatalf("assignPorts = %v, want a port for each of %v", got, tt.names)
+			}
+			used := map[int]string{}
+			for _, name := range tt.names {
+				p, ok := got[name]
+				if !ok || !inRange(p) {
+					t.Errorf("%s got port %d, want one in %d-%d", name, p, firstPort, lastPort)
+				}
+				if other, dup := used[p]; dup {
+					t.Errorf("%s and %s both got port %d", name, other, p)
+				}
+				used[p] = name
+				if want, kept := tt.keep[name]; kept && p != want {
+					t.Errorf("%s got port %d, want its own %d", name, p, want)
+				}
+				if holder, was := before[p]; was && holder != "dtap-dev/"+name {
+					t.Errorf("%s got port %d, which %s holds", name, p, holder)
+				}
+			}
+		})
+	}
+}
+
+// takenExcept holds every front-door port but free, each by another environment's service.
+func takenExcept(free ...int) map[int]string {
+	out := map[int]string{}
+	for p := firstPort; p <= lastPort; p++ {
+		out[p] = fmt.Sprintf("other-%d/svc", p)
+	}
+	for _, p := range free {
+		delete(out, p)
+	}
+	return out
+}
+
+func TestAssignPortsFailsNamingWhoHoldsThePorts(t *testing.T) {
+	_, err := assignPorts(takenExcept(), nil, "dtap-dev", []string{"api"})
+	if err == nil {
+		t.Fatal("assignPorts found a port where all 20 are taken")
+	}
+	for _, want := range []string{
+		"the embedded cluster's front door has no free port for dtap-dev/api",
+		fmt.Sprintf("its 20 ports (%d-%d) are taken by %d=other-%d/svc,", firstPort, lastPort, firstPort, firstPort),
+		fmt.Sprintf("%d=other-%d/svc;", lastPort, lastPort),
+		"destroy an environment you no longer need (go run mage.go destroy -env=<env>)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not contain %q:\n%v", want, err)
+		}
+	}
+
+	// One free port and two services: the first gets it, the second is refused.
+	_, err = assignPorts(takenExcept(30090), nil, "dtap-dev", []string{"api", "web"})
+	if err == nil || !strings.Contains(err.Error(), "no free port for dtap-dev/web") || !strings.Contains(err.Error(), "30090=dtap-dev/api") {
+		t.Errorf("assignPorts = %v, want web refused, naming api as the holder of 30090", err)
+	}
+}
+
+func TestAssignPortsIsDeterministic(t *testing.T) {
+	taken := map[int]string{30082: "shop-test/api", 30087: "shop-test/web"}
+	names := []string{"api", "api-gw", "status", "web"}
+	first, err := assignPorts(maps.Clone(taken), nil, "dtap-dev", names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		again, err := assignPorts(maps.Clone(taken), nil, "dtap-dev", names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(first, again) {
+			t.Fatalf("assignPorts gave %v, then %v", first, again)
+		}
+	}
+	// The pick depends on the environment and the service: across many pairs, the starting
+	// points spread over the range rather than all reaching for the first port.
+	seen := map[int]bool{}
+	for i := range 40 {
+		got, err := assignPorts(map[int]string{}, nil, fmt.Sprintf("env-%d", i), []string{"api"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[got["api"]] = true
+	}
+	if len(seen) < 5 {
+		t.Errorf("40 environments' api got only %d distinct ports: %v", len(seen), seen)
+	}
+}
