@@ -40,13 +40,13 @@ func TestTheCheckCatchesWrongCommands(t *testing.T) {
 	}
 	doc := filepath.Join(t.TempDir(), "doc.md")
 	text := strings.Join([]string{
-		"go run mage.go deploy dev",           // fine
-		"go run mage.go destroy -env=dev",     // fine
+		"go run mage.go deploy dev",            // fine
+		"go run mage.go destroy -env=dev",      // fine
 		"CONFIRM_PROD=yes go run mage.go lint", // fine
-		"go run mage.go deploi dev",           // no such target
-		"go run mage.go deploy",               // missing argument
-		"go run mage.go destroy -envs=dev",    // no such option
-		"go run mage.go destroy dev",          // a stray word
+		"go run mage.go deploi dev",            // no such target
+		"go run mage.go deploy",                // missing argument
+		"go run mage.go destroy -envs=dev",     // no such option
+		"go run mage.go destroy dev",           // a stray word
 	}, "\n")
 	if err := os.WriteFile(doc, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
