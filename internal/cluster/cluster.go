@@ -46,7 +46,10 @@ type Options struct {
 	RegistryImage   string // LOCAL_REGISTRY_IMAGE
 	RegistryPort    int    // LOCAL_REGISTRY_PORT: the registry listens on 127.0.0.1:<port>
 	MergeKubeconfig bool   // KIND_EXPORT_KUBECONFIG=true also writes the context to ~/.kube/config
-	Out             io.Writer
+	// Gateway is LOCAL_GATEWAY: "none" (the NodePort front door), or "cloud-provider-kind" (a
+	// real Gateway API implementation, pulled from registry.k8s.io).
+	Gateway string
+	Out     io.Writer
 }
 
 // OptionsFromEnv reads the options from the environment, with the kubeconfig under
@@ -58,7 +61,11 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 		RegistryImage:   envOr("LOCAL_REGISTRY_IMAGE", DefaultRegistryImage),
 		RegistryPort:    DefaultRegistryPort,
 		MergeKubeconfig: os.Getenv("KIND_EXPORT_KUBECONFIG") == "true",
+		Gateway:         envOr("LOCAL_GATEWAY", GatewayNone),
 		Out:             os.Stdout,
+	}
+	if !slices.Contains(Gateways, o.Gateway) {
+		return o, fmt.Errorf("LOCAL_GATEWAY=%q: use one of %s", o.Gateway, strings.Join(Gateways, ", "))
 	}
 	if !clusterName.MatchString(o.Name) {
 		return o, fmt.Errorf("KIND_CLUSTER_NAME=%q is not a valid kind cluster name: use at most 32 lowercase letters, digits and '-', starting with a letter", o.Name)
@@ -168,6 +175,9 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 	}
 	start = time.Now()
 	if err := waitReady(ctx, o); err != nil {
+		return t, err
+	}
+	if err := ensureGateway(ctx, o); err != nil {
 		return t, err
 	}
 	t.Ready = time.Since(start)
@@ -408,6 +418,12 @@ func Down(ctx context.Context, o Options) error {
 		}
 	} else {
 		fmt.Fprintf(o.Out, "kind cluster %q does not exist\n", o.Name)
+	}
+	if _, err := image.DockerOutput(ctx, "inspect", o.gatewayContainer()); err == nil {
+		fmt.Fprintf(o.Out, "removing %s\n", o.gatewayContainer())
+		if err := image.Docker(ctx, nil, "rm", "-f", o.gatewayContainer()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if _, err := image.DockerOutput(ctx, "inspect", o.registryContainer()); err == nil {
 		fmt.Fprintf(o.Out, "removing local registry %s\n", o.registryContainer())

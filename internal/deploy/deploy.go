@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
@@ -630,7 +631,7 @@ func (r *Runner) smoke(ctx context.Context, b built, action string, ready time.D
 	if row.Config, err = Smoke(ctx, fwd.URL, r.S.Env); err != nil {
 		return row, err
 	}
-	if frontDoor != nil {
+	if dig(frontDoor, "service", "nodePort") != nil {
 		// The URL the summary prints must answer: kube-proxy programs a new node port within
 		// a few seconds.
 		if err := answers(ctx, row.URL, 30*time.Second); err != nil {
@@ -645,6 +646,12 @@ func (r *Runner) smoke(ctx context.Context, b built, action string, ready time.D
 func (r *Runner) publicURL(b built, frontDoor map[string]any) string {
 	if p, ok := dig(frontDoor, "service", "nodePort").(int); ok && p > 0 {
 		return fmt.Sprintf("http://127.0.0.1:%d", p)
+	}
+	if dig(frontDoor, "httpRoute", "enabled") == true {
+		if addr, err := cluster.GatewayAddress(context.Background(), r.S.Cluster); err == nil && addr != "" {
+			host := fmt.Sprintf("%s.%s", b.svc.Name, dig(b.merged, "domain"))
+			return fmt.Sprintf("http://%s (resolve %s to the Gateway's %s)", host, host, addr)
+		}
 	}
 	if u, ok := r.S.BaseURLs[b.svc.Name]; ok {
 		return u

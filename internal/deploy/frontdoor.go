@@ -31,6 +31,17 @@ func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (m
 	if len(want) == 0 {
 		return nil, nil
 	}
+	if r.S.Cluster.Gateway == cluster.GatewayCloudProviderKind {
+		cidrs, err := cluster.KindNetworkCIDRs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]map[string]any{}
+		for _, name := range want {
+			out[name] = GatewayFrontDoor(cidrs)
+		}
+		return out, nil
+	}
 	if !cluster.HasFrontDoor(ctx, r.S.Cluster) {
 		note := fmt.Sprintf("the local cluster %q was created before it had a front door, so nothing answers on 127.0.0.1 for %s: recreate it with `go run mage.go kind:down` then `go run mage.go kind:up` (this deletes what runs there), or use kubectl port-forward",
 			r.S.Cluster.Name, strings.Join(want, ", "))
@@ -158,4 +169,21 @@ func hostCIDR(ip net.IP) string {
 		return ip.To4().String() + "/32"
 	}
 	return ip.String() + "/128"
+}
+
+// GatewayFrontDoor are the values of an exposed service when the embedded cluster's Gateway
+// (LOCAL_GATEWAY=cloud-provider-kind) is its front door: an HTTPRoute on that Gateway instead
+// of the Ingress, and a NetworkPolicy that admits the Gateway's Envoy containers, which run on
+// Docker's kind network.
+func GatewayFrontDoor(kindCIDRs []string) map[string]any {
+	cidrs := make([]any, len(kindCIDRs))
+	for i, c := range kindCIDRs {
+		cidrs[i] = c
+	}
+	return map[string]any{
+		"ingress": map[string]any{"enabled": false},
+		"httpRoute": map[string]any{"enabled": true, "parentRefs": []any{map[string]any{
+			"name": cluster.GatewayName, "namespace": cluster.GatewayNamespace, "sectionName": "http"}}},
+		"networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": cidrs},
+	}
 }

@@ -3,9 +3,11 @@ package deploy
 import (
 	"fmt"
 	"maps"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/cluster"
 )
 
@@ -128,5 +130,33 @@ func TestAssignPortsIsDeterministic(t *testing.T) {
 	}
 	if len(seen) < 5 {
 		t.Errorf("40 environments' api got only %d distinct ports: %v", len(seen), seen)
+	}
+}
+
+// TestTheGatewayFrontDoorRendersAnHTTPRouteOnTheEmbeddedGateway renders api in dev with the
+// values deploy sets when LOCAL_GATEWAY=cloud-provider-kind: an HTTPRoute on the cluster's
+// Gateway for api.dev.localhost, no Ingress, and a NetworkPolicy that admits the kind network.
+func TestTheGatewayFrontDoorRendersAnHTTPRouteOnTheEmbeddedGateway(t *testing.T) {
+	root := filepath.Join("..", "..")
+	m, err := chart.Render(t.Context(), filepath.Join(root, ".helm"), "dev", "api", "dtap-dev",
+		GatewayFrontDoor([]string{"172.18.0.0/16"}), filepath.Join(root, "services", "api", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Find("Ingress", "api"); ok {
+		t.Error("an Ingress is rendered beside the Gateway's route")
+	}
+	route, ok := m.Find("HTTPRoute", "api")
+	if !ok {
+		t.Fatal("no HTTPRoute")
+	}
+	for _, want := range []string{"name: dtap", "namespace: dtap-gateway", "sectionName: http", "api.dev.localhost"} {
+		if !strings.Contains(route.YAML, want) {
+			t.Errorf("the HTTPRoute does not hold %q:\n%s", want, route.YAML)
+		}
+	}
+	np, _ := m.Find("NetworkPolicy", "api")
+	if !strings.Contains(np.YAML, "cidr: 172.18.0.0/16") {
+		t.Errorf("the NetworkPolicy does not admit the kind network:\n%s", np.YAML)
 	}
 }

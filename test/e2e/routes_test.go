@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/environments"
 )
 
@@ -92,6 +93,10 @@ spec:
 		created := create(t, dr, gwNS, obj)
 		t.Logf("admitted %s %s", created.GetKind(), created.GetName())
 	}
+	// The embedded cluster's own Gateway (LOCAL_GATEWAY=cloud-provider-kind), as kind:up makes it.
+	local := cluster.GatewayManifest()
+	local.SetName("dtap-" + gwNS)
+	t.Logf("admitted %s %s", create(t, dr, gwNS, local).GetKind(), local.GetName())
 	classes, err := dr.mapper.RESTMapping(gateway[0].GroupVersionKind().GroupKind(), gateway[0].GroupVersionKind().Version)
 	if err != nil {
 		t.Fatal(err)
