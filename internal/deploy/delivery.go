@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -254,19 +253,11 @@ func (r *Runner) recordRunning(ctx context.Context, st State, names []string) er
 		svcs = map[string]ServiceInputs{}
 	}
 	for _, name := range names {
-		rel, err := r.helm.Last(name)
-		if err != nil || rel == nil {
-			return fmt.Errorf("release %s: %v", name, err)
-		}
-		img := imageOf(rel)
-		values := maps.Clone(rel.Config)
-		delete(values, "image")
-		doc, err := yaml.Marshal(values)
+		in, err := r.runningInputs(name)
 		if err != nil {
 			return err
 		}
-		svcs[name] = ServiceInputs{ImageRepository: img.Repository, ImageTag: img.Tag, ImageDigest: img.Digest,
-			Values: []string{"# the values of revision " + strconv.Itoa(rel.Version) + ", as it runs\n" + string(doc)}}
+		svcs[name] = in
 	}
 	varsPath, err := r.writeVars("deploy", svcs)
 	if err != nil {

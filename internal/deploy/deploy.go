@@ -14,6 +14,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/cluster"
@@ -229,37 +230,60 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	return res, nil
 }
 
-// kept are the services the state has and this run does not deploy: passed back with the
-// inputs they were last applied with, so they stay exactly as they run. A service whose
-// folder is gone is removed only when CONFIRM_REMOVE names it.
+// kept are the services the state holds and this run does not deploy: passed back with the
+// inputs they were last applied with, so they stay exactly as they run (a release the state
+// holds without its inputs, as after a migration, is passed back as the release runs it). A
+// service whose folder is gone is removed only when CONFIRM_REMOVE names it.
 func (r *Runner) kept(st State) (map[string]ServiceInputs, error) {
 	keep := map[string]ServiceInputs{}
 	var gone []string
-	for name, in := range st.Services {
+	for _, name := range slices.Sorted(maps.Keys(st.Managed)) {
 		if slices.ContainsFunc(r.S.Run, func(s services.Service) bool { return s.Name == name }) {
 			continue
 		}
-		if _, ok := r.S.Service(name); !ok && !slices.Contains(r.S.ConfirmRemove, name) {
+		if _, exists := r.S.Service(name); !exists {
+			if slices.Contains(r.S.ConfirmRemove, name) {
+				fmt.Fprintf(r.Out, "  removing service %s from %s (CONFIRM_REMOVE)\n", name, r.S.Env)
+				continue
+			}
 			gone = append(gone, name)
 		}
-		if _, ok := r.S.Service(name); ok || !slices.Contains(r.S.ConfirmRemove, name) {
-			keep[name] = in
+		in, ok := st.Services[name]
+		if !ok {
+			var err error
+			if in, err = r.runningInputs(name); err != nil {
+				return nil, err
+			}
 		}
+		keep[name] = in
 	}
 	if len(gone) > 0 {
-		slices.Sort(gone)
 		return nil, fmt.Errorf("service %s is deployed in %s, but its folder services/%s is gone: this deploy would remove release %s from namespace %s. "+
 			"Set CONFIRM_REMOVE=%s to remove it, or restore the folder", strings.Join(gone, ", "), r.S.Env, gone[0],
 			strings.Join(gone, ", "), r.S.Namespace, strings.Join(gone, ","))
 	}
-	for _, name := range r.S.ConfirmRemove {
-		if _, inState := st.Services[name]; inState {
-			if _, stillThere := r.S.Service(name); !stillThere {
-				fmt.Fprintf(r.Out, "  removing service %s from %s (CONFIRM_REMOVE)\n", name, r.S.Env)
-			}
-		}
-	}
 	return keep, nil
+}
+
+// runningInputs are the inputs of what a release runs now: its image and its values as one
+// document.
+func (r *Runner) runningInputs(name string) (ServiceInputs, error) {
+	rel, err := r.helm.Last(name)
+	if err != nil {
+		return ServiceInputs{}, err
+	}
+	if rel == nil {
+		return ServiceInputs{}, fmt.Errorf("the state holds release %s, but it does not run in %s: run `go run mage.go deploy %s` with SERVICES including it", name, r.S.Namespace, r.S.Env)
+	}
+	img := imageOf(rel)
+	values := maps.Clone(rel.Config)
+	delete(values, "image")
+	doc, err := yaml.Marshal(values)
+	if err != nil {
+		return ServiceInputs{}, err
+	}
+	return ServiceInputs{ImageRepository: img.Repository, ImageTag: img.Tag, ImageDigest: img.Digest,
+		Values: []string{fmt.Sprintf("# the values of revision %d, as it runs\n%s", rel.Version, doc)}}, nil
 }
 
 // recoverPending repairs the releases a killed run left pending, before anything else runs.

@@ -1,12 +1,14 @@
 package deploy
 
 import (
+	"io"
 	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/services"
 	"github.com/dtap-platform/monorepo/internal/tf"
 )
 
@@ -115,5 +117,29 @@ func TestSummaryHasOneRowPerServiceWithItsChangeAndURL(t *testing.T) {
 	r.Changed = false
 	if out := r.Summary(time.Second); !strings.Contains(out, "(no changes)") {
 		t.Errorf("summary without changes:\n%s", out)
+	}
+}
+
+// TestKeptServicesAreThoseTheStateHoldsAndTheRunLeavesAlone: a run restricted to api passes
+// status back as it was applied; a service whose folder is gone stops the run, naming it and
+// CONFIRM_REMOVE, unless CONFIRM_REMOVE names it, and then it is left out (removed).
+func TestKeptServicesAreThoseTheStateHoldsAndTheRunLeavesAlone(t *testing.T) {
+	api, status := services.Service{Name: "api", Dir: "services/api"}, services.Service{Name: "status", Dir: "services/status"}
+	st := State{
+		Managed:  map[string]bool{"api": true, "status": true, "old": true},
+		Services: map[string]ServiceInputs{"api": {ImageTag: "a"}, "status": {ImageTag: "s"}, "old": {ImageTag: "o"}},
+	}
+	r := &Runner{S: Settings{Env: "dev", Namespace: "dtap-dev", All: []services.Service{api, status}, Run: []services.Service{api}}, Out: io.Discard}
+	_, err := r.kept(st)
+	if err == nil || !strings.Contains(err.Error(), "service old is deployed in dev, but its folder services/old is gone") || !strings.Contains(err.Error(), "CONFIRM_REMOVE=old") {
+		t.Fatalf("kept with a gone folder = %v, want a refusal naming old and CONFIRM_REMOVE=old", err)
+	}
+	r.S.ConfirmRemove = []string{"old"}
+	keep, err := r.kept(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keep) != 1 || keep["status"].ImageTag != "s" {
+		t.Errorf("kept = %v, want status alone, as applied (api is in the run, old is removed)", keep)
 	}
 }
