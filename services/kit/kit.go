@@ -10,6 +10,11 @@
 // (server); and the `probe` and `version` subcommands (probe). A service adds its own routes
 // and background work in Setup.
 //
+// Configuration is read from the environment: see package config for every variable
+// (PORT, LOG_LEVEL, APP_*, CONFIG_DIR, SECRETS_DIR, CONFIG_DIR_MAX_BYTES, REDACT_NAMES,
+// SHUTDOWN_DRAIN, SHUTDOWN_TIMEOUT). Logs are JSON lines on stdout, written through a
+// logs.Sink that batches them and never drops one; Run flushes it before it returns.
+//
 // The kit never imports the delivery toolkit (internal/): it is linked into every image.
 package kit
 
@@ -30,6 +35,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/dtap-platform/monorepo/services/kit/config"
+	"github.com/dtap-platform/monorepo/services/kit/logs"
 	"github.com/dtap-platform/monorepo/services/kit/probe"
 	"github.com/dtap-platform/monorepo/services/kit/server"
 )
@@ -104,9 +110,11 @@ func Run(ctx context.Context, svc Service, args, environ []string, stdout, stder
 		fmt.Fprintf(stderr, "%s: invalid configuration:\n%v\n", svc.Name, err)
 		return ExitConfig
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	sink := logs.NewSink(stdout)
+	defer func() { _ = sink.Close() }()
+	log := logs.NewLogger(sink, cfg.LogLevel)
 
-	srv, err := server.New(cfg, log, build)
+	srv, err := server.New(cfg, log, build, server.WithAccessLog(sink))
 	if err != nil {
 		log.Error("start", "error", err.Error())
 		return ExitFailed

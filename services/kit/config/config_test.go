@@ -71,6 +71,10 @@ func TestLoadRejectsBadInputNamingTheVariableAndTheFix(t *testing.T) {
 		{"a missing secrets dir", "SECRETS_DIR=/does/not/exist", EnvSecretsDir, "no such file or directory"},
 		{"a file instead of a dir", "CONFIG_DIR=/etc/hostname", EnvConfigDir, "cannot read directory"},
 		{"a config file over 1 MiB", "CONFIG_DIR=" + tooBig, EnvConfigDir, "larger than"},
+		{"a size cap that is not a size", "CONFIG_DIR_MAX_BYTES=lots", EnvConfigMaxBytes, "not a size"},
+		{"a size cap of zero", "CONFIG_DIR_MAX_BYTES=0", EnvConfigMaxBytes, "size out of range"},
+		{"a size cap with an unknown unit", "CONFIG_DIR_MAX_BYTES=5MB", EnvConfigMaxBytes, "not a size"},
+		{"a redact name that is not a word", "REDACT_NAMES=LICENSE,a b", EnvRedactNames, "not a word"},
 	}
 	if os.Geteuid() != 0 { // root reads anything, so the mode-000 case only bites for other users
 		tests = append(tests, struct{ name, env, wantVar, want string }{"an unreadable dir", "SECRETS_DIR=" + unreadable, EnvSecretsDir, "permission denied"})
@@ -89,6 +93,132 @@ func TestLoadRejectsBadInputNamingTheVariableAndTheFix(t *testing.T) {
 				t.Errorf("Load(%q): error has no fix: %q", tt.env, err)
 			}
 		})
+	}
+}
+
+func TestLoadRefusesOverlappingConfigAndSecretsDirs(t *testing.T) {
+	root := t.TempDir()
+	secrets := filepath.Join(root, "secrets")
+	mustMkdir(t, filepath.Join(secrets, "nested"))
+	mustWrite(t, filepath.Join(secrets, "db-password"), "hunter2")
+	mustSymlink(t, secrets, filepath.Join(root, "link-to-secrets"))
+	tests := []struct {
+		name, configDir, secretsDir, how string
+	}{
+		{"the same directory", secrets, secrets, "is the same directory as"},
+		{"the same directory spelt differently", secrets + "/./", secrets, "is the same directory as"},
+		{"the same directory through a symbolic link", filepath.Join(root, "link-to-secrets"), secrets, "is the same directory as"},
+		{"the secrets inside the config", root, secrets, "contains"},
+		{"the config inside the secrets", filepath.Join(secrets, "nested"), secrets, "is inside"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load([]string{"CONFIG_DIR=" + tt.configDir, "SECRETS_DIR=" + tt.secretsDir})
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != EnvConfigDir {
+				t.Fatalf("Load = %v, want a *config.Error on %s", err, EnvConfigDir)
+			}
+			for _, want := range []string{EnvConfigDir + "=", EnvSecretsDir + "=", tt.how, "separate directories"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if len(cfg.Files) != 0 || len(cfg.Secrets) != 0 {
+				t.Errorf("overlapping dirs were read anyway: files %v", cfg.Files)
+			}
+		})
+	}
+	t.Run("sibling directories with a common prefix are fine", func(t *testing.T) {
+		mustMkdir(t, secrets+"-config")
+		if _, err := Load([]string{"CONFIG_DIR=" + secrets + "-config", "SECRETS_DIR=" + secrets}); err != nil {
+			t.Errorf("Load = %v", err)
+		}
+	})
+}
+
+func TestLoadCapsTheTotalSizeOfTheMountedFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b", "c"} {
+		mustWrite(t, filepath.Join(dir, name), strings.Repeat("x", 1000))
+	}
+	tests := []struct {
+		name, limit string
+		wantErr     bool
+	}{
+		{"the default cap", "", false},
+		{"a cap in bytes that fits", "3003", false},
+		{"a cap one byte short", "3002", true},
+		{"a cap in KiB that fits", "3Ki", false},
+		{"a cap in KiB too small", "2Ki", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := []string{"CONFIG_DIR=" + dir}
+			if tt.limit != "" {
+				env = append(env, "CONFIG_DIR_MAX_BYTES="+tt.limit)
+			}
+			cfg, err := Load(env)
+			if !tt.wantErr {
+				if err != nil || len(cfg.Files) != 3 {
+					t.Fatalf("Load = %v, %d files", err, len(cfg.Files))
+				}
+				return
+			}
+			var cerr *Error
+			if !errors.As(err, &cerr) || cerr.Var != EnvConfigDir || !strings.Contains(err.Error(), "add up to more than") ||
+				!strings.Contains(cerr.Fix, EnvConfigMaxBytes) {
+				t.Errorf("Load = %v, want CONFIG_DIR's total refused, naming %s in the fix", err, EnvConfigMaxBytes)
+			}
+		})
+	}
+	t.Run("the cap applies to SECRETS_DIR too", func(t *testing.T) {
+		_, err := Load([]string{"SECRETS_DIR=" + dir, "CONFIG_DIR_MAX_BYTES=100"})
+		var cerr *Error
+		if !errors.As(err, &cerr) || cerr.Var != EnvSecretsDir {
+			t.Errorf("Load = %v, want SECRETS_DIR's total refused", err)
+		}
+	})
+	if cfg, err := Load(nil); err != nil || cfg.MaxConfigBytes != DefaultConfigMaxBytes {
+		t.Errorf("default cap = %d (%v), want %d", cfg.MaxConfigBytes, err, DefaultConfigMaxBytes)
+	}
+}
+
+func TestLoadKeepsBinaryFilesByteForByte(t *testing.T) {
+	dir, secrets := t.TempDir(), t.TempDir()
+	blob := []byte{0xff, 0xfe, 'h', 0, 'i', '\n'}
+	latin1 := []byte("caf\xe9\n")
+	mustWrite(t, filepath.Join(dir, "blob.bin"), string(blob))
+	mustWrite(t, filepath.Join(dir, "latin1.txt"), string(latin1))
+	mustWrite(t, filepath.Join(dir, "utf8.txt"), "café\n")
+	mustWrite(t, filepath.Join(secrets, "keystore"), string(blob))
+	cfg, err := Load([]string{"CONFIG_DIR=" + dir, "SECRETS_DIR=" + secrets})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.BinaryFiles["blob.bin"]; string(got) != string(blob) {
+		t.Errorf("BinaryFiles[blob.bin] = %q, want %q", got, blob)
+	}
+	if got := cfg.BinaryFiles["latin1.txt"]; string(got) != string(latin1) {
+		t.Errorf("a non-UTF-8 file = %q, want it kept as bytes %q", got, latin1)
+	}
+	if cfg.Files["utf8.txt"] != "café" || len(cfg.Files) != 1 {
+		t.Errorf("Files = %q, want only the UTF-8 text file", cfg.Files)
+	}
+	if got := cfg.Secrets["keystore"].Reveal(); got != string(blob) {
+		t.Errorf("a binary secret = %q, want it byte for byte, trailing newline included", got)
+	}
+}
+
+func TestLoadRedactsAppVariablesWithTheOperatorsNames(t *testing.T) {
+	cfg, err := Load([]string{"REDACT_NAMES=license", "APP_LICENSE=abc", "APP_DATABASE_URL=postgres://u:hunter2@db/app", "APP_AUTHOR=ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"APP_LICENSE": Redacted, "APP_DATABASE_URL": "postgres://u:[REDACTED]@db/app", "APP_AUTHOR": "ada"}
+	for k, v := range want {
+		if cfg.Env[k] != v {
+			t.Errorf("Env[%s] = %q, want %q", k, cfg.Env[k], v)
+		}
 	}
 }
 

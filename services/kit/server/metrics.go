@@ -3,10 +3,11 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -34,41 +35,86 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// metrics counts and times requests per chi route pattern (never the raw path), method and
-// status code.
-func (s *Server) metrics() func(http.Handler) http.Handler {
-	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+// registerMetrics creates the RED metrics: requests counted and timed per chi route pattern
+// (never the raw path), method and status code.
+func (s *Server) registerMetrics() {
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: MetricRequests,
 		Help: "HTTP requests served, by chi route pattern, method and status code.",
 	}, metricLabels)
-	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	s.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    MetricDuration,
 		Help:    "HTTP request latency in seconds, by chi route pattern, method and status code.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, metricLabels)
-	s.registry.MustRegister(requests, duration)
+	s.registry.MustRegister(s.requests, s.duration)
+}
 
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := time.Now()
-			// Reuse the writer wrapper of the access log when there is one.
-			ww, ok := w.(middleware.WrapResponseWriter)
-			if !ok {
-				ww = middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-			}
-			defer func() {
-				route, method, code := routePattern(r), methodLabel(r.Method), strconv.Itoa(ww.Status())
-				requests.WithLabelValues(route, method, code).Inc()
-				duration.WithLabelValues(route, method, code).Observe(time.Since(start).Seconds())
-			}()
-			next.ServeHTTP(ww, r)
-		})
+// observe counts and times one request.
+func (s *Server) observe(route, method string, code int, elapsed time.Duration) {
+	m := s.series.get(seriesKey{route, method, code}, s.newSeries)
+	m.requests.Inc()
+	m.duration.Observe(elapsed.Seconds())
+}
+
+func (s *Server) newSeries(k seriesKey) *series {
+	labels := []string{k.route, k.method, strconv.Itoa(k.code)}
+	return &series{requests: s.requests.WithLabelValues(labels...), duration: s.duration.WithLabelValues(labels...)}
+}
+
+// seriesKey and series: the metrics of one route, method and code. The labels are bounded
+// (route patterns, methodLabel, status codes), and so is the cache.
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// seriesCache resolves a label set to its metrics without hashing the labels and locking the
+// vector on every request: reads see an immutable map; a new label set copies it.
+type seriesCache struct {
+	m  atomic.Pointer[map[seriesKey]*series]
+	mu sync.Mutex
+}
+
+func (c *seriesCache) get(k seriesKey, create func(seriesKey) *series) *series {
+	if m := c.m.Load(); m != nil {
+		if s := (*m)[k]; s != nil {
+			return s
+		}
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil {
+		if s := (*old)[k]; s != nil {
+			return s
+		}
+	}
+	next := make(map[seriesKey]*series, 1+len(ptrMap(old)))
+	for key, s := range ptrMap(old) {
+		next[key] = s
+	}
+	s := create(k)
+	next[k] = s
+	c.m.Store(&next)
+	return s
+}
+
+func ptrMap(m *map[seriesKey]*series) map[seriesKey]*series {
+	if m == nil {
+		return nil
+	}
+	return *m
 }
 
 // routePattern is the matched chi pattern, read after routing has happened.
-func routePattern(r *http.Request) string {
-	if rctx := chi.RouteContext(r.Context()); rctx != nil {
+func routePattern(rctx *chi.Context) string {
+	if rctx != nil {
 		if p := rctx.RoutePattern(); p != "" {
 			return p
 		}

@@ -1,35 +1,26 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dtap-platform/monorepo/services/kit/config"
 )
 
-// routes wires the middleware and the handlers. Order matters: the request ID comes first so
-// every log line has it; the access log and metrics sit outside the recoverer so they see the
-// 500 a panic becomes; errorBody gives that bare 500 its JSON body.
-func (s *Server) routes() chi.Router {
-	r := chi.NewRouter()
-	r.Use(middleware.RequestID)
-	r.Use(middleware.RequestLogger(&logFormatter{log: s.log}))
-	r.Use(s.metrics())
-	r.Use(errorBody)
-	r.Use(middleware.Recoverer)
-
+// routes adds the kit's handlers to the router. The request id, metrics, access log and
+// recovery are not chi middleware: the front handler (serve) does them around chi.
+func (s *Server) routes() {
+	r := s.mux
 	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "no route for this path")
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, "method not allowed for this path")
-	})
+	r.MethodNotAllowed(s.methodNotAllowed)
 
 	r.Get(PathHealthz, s.healthz)
 	r.Get(PathReadyz, s.readyz)
@@ -38,7 +29,42 @@ func (s *Server) routes() chi.Router {
 	r.Method(http.MethodGet, PathMetrics, promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
 		Registry: s.registry, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 	}))
-	return r
+}
+
+// methodNotAllowed answers a path that has routes, but none for the request's method: 405
+// with the Allow header that RFC 9110 requires, or, for OPTIONS, 204 with that header.
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	allow := s.allowed(routingPath(r))
+	if allow == "" { // a method chi does not know, on a path with no route at all
+		writeError(w, http.StatusNotFound, "no route for this path")
+		return
+	}
+	w.Header().Set("Allow", allow)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeError(w, http.StatusMethodNotAllowed, "method not allowed for this path")
+}
+
+// allowMethods are the methods that Allow may list, in its order.
+var allowMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// allowed is the Allow header of a path: the methods it has routes for, and HEAD wherever GET
+// is (the front handler answers it). OPTIONS is listed only where a service routes it itself.
+func (s *Server) allowed(path string) string {
+	rctx := chi.NewRouteContext()
+	var out []string
+	get := false
+	for _, m := range allowMethods {
+		rctx.Reset()
+		if s.mux.Match(rctx, m, path) || (m == http.MethodHead && get) {
+			out = append(out, m)
+			get = get || m == http.MethodGet
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // healthz is liveness: the process is alive and serving. It checks no dependency, so a slow
@@ -56,11 +82,18 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// The header values of /config, shared by every response: assigned to the header map
+// directly, they cost no canonicalisation and no allocation. net/http only reads them.
+var (
+	headerJSON    = []string{"application/json"}
+	headerNoStore = []string{"no-store"}
+)
+
 func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", s.configLength)
+	h["Content-Type"] = headerJSON
+	h["Cache-Control"] = headerNoStore
+	h["Content-Length"] = s.configLength
 	_, _ = w.Write(s.configJSON)
 }
 
@@ -69,29 +102,54 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 }
 
 // configView is the JSON shape of GET /config. Secrets are config.Secret values, which
-// marshal as "[REDACTED]" whatever they hold.
+// marshal as "[REDACTED]" whatever they hold. ConfigBase64 holds the config files that are not
+// UTF-8 text, base64-encoded (standard alphabet, padded).
 type configView struct {
-	Environment string                   `json:"environment"`
-	Release     string                   `json:"release"`
-	Version     string                   `json:"version"`
-	LogLevel    string                   `json:"logLevel"`
-	Port        int                      `json:"port"`
-	Config      map[string]string        `json:"config"`
-	Env         map[string]string        `json:"env"`
-	Secrets     map[string]config.Secret `json:"secrets"`
+	Environment  string                   `json:"environment"`
+	Release      string                   `json:"release"`
+	Version      string                   `json:"version"`
+	LogLevel     string                   `json:"logLevel"`
+	Port         int                      `json:"port"`
+	Config       map[string]string        `json:"config"`
+	ConfigBase64 map[string]string        `json:"configBase64"`
+	Env          map[string]string        `json:"env"`
+	Secrets      map[string]config.Secret `json:"secrets"`
 }
 
 // renderConfig renders /config once: the configuration is immutable for the process's life.
+// Every value goes through the redaction rules here, whoever built cfg.
 func renderConfig(cfg config.Config, build BuildInfo) ([]byte, error) {
+	red := cfg.Redactor
+	files := make(map[string]string, len(cfg.Files))
+	for name, content := range cfg.Files {
+		files[name] = red.Value(name, content)
+	}
+	binary := make(map[string]string, len(cfg.BinaryFiles))
+	for name, content := range cfg.BinaryFiles {
+		if red.LooksSecret(name) {
+			binary[name] = config.Redacted
+		} else {
+			binary[name] = base64.StdEncoding.EncodeToString(content)
+		}
+	}
+	env := make(map[string]string, len(cfg.Env))
+	for name, v := range cfg.Env {
+		env[name] = red.Value(name, v)
+	}
+	secrets := cfg.Secrets
+	if secrets == nil {
+		secrets = map[string]config.Secret{}
+	}
 	b, err := json.Marshal(configView{
-		Environment: cfg.Environment,
-		Release:     cfg.Release,
-		Version:     build.Version,
-		LogLevel:    strings.ToLower(cfg.LogLevel.String()),
-		Port:        cfg.Port,
-		Config:      cfg.Files,
-		Env:         cfg.Env,
-		Secrets:     cfg.Secrets,
+		Environment:  cfg.Environment,
+		Release:      cfg.Release,
+		Version:      build.Version,
+		LogLevel:     strings.ToLower(cfg.LogLevel.String()),
+		Port:         cfg.Port,
+		Config:       files,
+		ConfigBase64: binary,
+		Env:          env,
+		Secrets:      secrets,
 	})
 	return append(b, '\n'), err
 }
@@ -105,39 +163,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"error": msg, "status": status})
 }
-
-// errorBody makes an error response that has no body (such as the bare 500 that chi's
-// Recoverer writes after a panic) a JSON one, so every error the service returns is JSON.
-func errorBody(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ew := &errorBodyWriter{ResponseWriter: w}
-		next.ServeHTTP(ew, r)
-		if ew.pending != 0 {
-			_ = json.NewEncoder(w).Encode(map[string]any{"error": http.StatusText(ew.pending), "status": ew.pending})
-		}
-	})
-}
-
-type errorBodyWriter struct {
-	http.ResponseWriter
-	wrote   bool
-	pending int // an error status written with no Content-Type and, so far, no body
-}
-
-func (w *errorBodyWriter) WriteHeader(code int) {
-	if !w.wrote && code >= 400 && w.Header().Get("Content-Type") == "" {
-		w.Header().Set("Content-Type", "application/json")
-		w.pending = code
-	}
-	w.wrote = true
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *errorBodyWriter) Write(b []byte) (int, error) {
-	w.wrote = true
-	w.pending = 0
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *errorBodyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

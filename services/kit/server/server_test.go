@@ -45,11 +45,13 @@ func testConfig() config.Config {
 	}
 }
 
+// newTestServer is a server as kit.Run builds it: access lines written straight to the log
+// output. Its logs are written synchronously, so a test reads them right after a request.
 func newTestServer(t *testing.T) (*Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	s, err := New(testConfig(), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		BuildInfo{Version: "1.2.3", Commit: "abc1234", BuildTime: "2026-11-25T00:00:00Z"})
+		BuildInfo{Version: "1.2.3", Commit: "abc1234", BuildTime: "2026-11-25T00:00:00Z"}, WithAccessLog(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,6 +282,26 @@ func TestShutdownTimeoutIsAnError(t *testing.T) {
 }
 
 func TestServerSetsHardeningLimits(t *testing.T) {
+	hs := NewHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler))
+	for name, got := range map[string]time.Duration{
+		"ReadHeaderTimeout": hs.ReadHeaderTimeout, "ReadTimeout": hs.ReadTimeout,
+		"WriteTimeout": hs.WriteTimeout, "IdleTimeout": hs.IdleTimeout,
+	} {
+		want := map[string]time.Duration{"ReadHeaderTimeout": ReadHeaderTimeout, "ReadTimeout": ReadTimeout,
+			"WriteTimeout": WriteTimeout, "IdleTimeout": IdleTimeout}[name]
+		if got != want || got <= 0 {
+			t.Errorf("%s = %s, want %s", name, got, want)
+		}
+	}
+	if hs.MaxHeaderBytes != MaxHeaderBytes || hs.ErrorLog == nil {
+		t.Errorf("MaxHeaderBytes = %d, ErrorLog = %v", hs.MaxHeaderBytes, hs.ErrorLog)
+	}
+	// A slow client gets less time for its headers than for its whole request, and a response
+	// gets more time than the request it answers.
+	if !(ReadHeaderTimeout < ReadTimeout && ReadTimeout <= WriteTimeout && WriteTimeout <= IdleTimeout) {
+		t.Errorf("timeouts out of order: header %s, read %s, write %s, idle %s", ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout)
+	}
+
 	s, _ := newTestServer(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
