@@ -116,7 +116,7 @@ func terraformFmt(ctx context.Context) error {
 		return nil
 	}
 	for _, dir := range []string{"terraform", "modules/helm-release"} {
-		r, err := tf.New(tf.Options{Dir: dir, ExecPath: tfPath, Out: os.Stdout})
+		r, err := tf.New(tf.Options{Dir: dir, ExecPath: tfPath})
 		if err != nil {
 			return err
 		}
