@@ -185,8 +185,14 @@ func TestImageServesConfigProbesAndMetrics(t *testing.T) {
 	if code, body := get(t, base+"/nope"); code != 404 || !strings.Contains(body, `"error"`) {
 		t.Errorf("/nope = %d %s, want a JSON 404", code, body)
 	}
-	if logs := logsOf(t, c); !strings.Contains(logs, `"msg":"request"`) {
-		t.Errorf("no JSON access log lines:\n%s", logs)
+	// The access log is buffered and flushed within 10 ms: wait for the lines to reach Docker.
+	deadline := time.Now().Add(5 * time.Second)
+	for logs := logsOf(t, c); !strings.Contains(logs, `"msg":"request"`); logs = logsOf(t, c) {
+		if time.Now().After(deadline) {
+			t.Errorf("no JSON access log lines:\n%s", logs)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,6 +100,12 @@ func TestKilledAndInterruptedRunsLeaveNothingPending(t *testing.T) {
 		}
 		cmd, out := p.mage(repoRoot, map[string]string{"VALUES_FILES": values}, "deploy", "dev")
 		waitFor(t, out, "==> terraform apply", 3*time.Minute)
+		// Mid-apply: once terraform has started its helm provider plugin, which is killed too.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if slices.ContainsFunc(descendants(cmd.Process.Pid), func(pid int) bool { return strings.Contains(commandLine(pid), "terraform-provider-helm") }) {
+				break
+			}
+		}
 		var names []string
 		for _, pid := range append([]int{cmd.Process.Pid}, descendants(cmd.Process.Pid)...) {
 			names = append(names, filepath.Base(strings.Fields(commandLine(pid) + " ?")[0]))
