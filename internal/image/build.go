@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,4 +155,21 @@ func dockerStdin(ctx context.Context, output io.Writer, stdin io.Reader, args ..
 		return fmt.Errorf("docker %s: %w: %s", args[0], err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	return nil
+}
+
+var platform struct {
+	once sync.Once
+	v    string
+}
+
+// InputOptions are the build settings that are inputs of every content tag: the builder image
+// and the platform the engine builds for (an arm64 laptop and an amd64 CI runner never share a
+// tag). Without an engine, the platform is left out.
+func InputOptions(ctx context.Context) inputs.Options {
+	platform.once.Do(func() {
+		if out, err := DockerOutput(ctx, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"); err == nil {
+			platform.v = strings.TrimSpace(out)
+		}
+	})
+	return inputs.Options{BuilderImage: BuilderImage(), Platform: platform.v}
 }

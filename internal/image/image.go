@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dtap-platform/monorepo/internal/procenv"
 )
 
 // Ref is an image reference: repository (with registry host), tag and, once pushed, digest.
@@ -111,7 +113,7 @@ func DockerOutput(ctx context.Context, args ...string) (string, error) {
 
 func dockerCmd(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "docker", args...)
-	cmd.Env = os.Environ()
+	cmd.Env = procenv.Clean()
 	if len(args) > 0 && args[0] == "build" && os.Getenv("DOCKER_BUILDKIT") == "" && !hasBuildx() {
 		cmd.Env = append(cmd.Env, "DOCKER_BUILDKIT=0")
 	}

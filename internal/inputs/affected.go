@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/dtap-platform/monorepo/internal/environments"
+	"github.com/dtap-platform/monorepo/internal/procenv"
 	"github.com/dtap-platform/monorepo/internal/services"
 )
 
@@ -61,7 +62,10 @@ func DefaultBase(ctx context.Context, repoRoot string) (string, error) {
 // commit base and lists the services whose image inputs or deploy description changed, and
 // why.
 func Affected(ctx context.Context, repoRoot, base string, o Options) (Report, error) {
-	commit, err := git(ctx, repoRoot, "rev-parse", "--verify", base+"^{commit}")
+	if strings.HasPrefix(base, "-") {
+		return Report{}, fmt.Errorf("base %q is not a commit", base)
+	}
+	commit, err := git(ctx, repoRoot, "rev-parse", "--verify", "--end-of-options", base+"^{commit}")
 	if err != nil {
 		return Report{}, fmt.Errorf("base %q is not a commit of this repository: %w", base, err)
 	}
@@ -223,8 +227,16 @@ func diffFiles(old, now map[string]string) []Reason {
 
 // Extract writes the tree of commit into dir (git archive: no .git, no worktree bookkeeping).
 func Extract(ctx context.Context, repoRoot, commit, dir string) error {
-	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", commit)
+	if strings.HasPrefix(commit, "-") {
+		return fmt.Errorf("%q is not a commit", commit)
+	}
+	sha, err := git(ctx, repoRoot, "rev-parse", "--verify", "--end-of-options", commit+"^{commit}")
+	if err != nil {
+		return fmt.Errorf("%q is not a commit of this repository: %w", commit, err)
+	}
+	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", sha)
 	cmd.Dir = repoRoot
+	cmd.Env = procenv.Clean()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dtap-platform/monorepo/internal/procenv"
 	"github.com/dtap-platform/monorepo/internal/services"
 )
 
@@ -77,6 +78,7 @@ func (m Manifest) Files() []string {
 // Options are the build settings that are inputs too.
 type Options struct {
 	BuilderImage string // GO_IMAGE; empty: DefaultBuilderImage
+	Platform     string // the engine's os/arch the image is built for, for example linux/amd64
 }
 
 // Of computes the inputs of svc's image from the tree at repoRoot.
@@ -121,6 +123,9 @@ func OfAll(ctx context.Context, repoRoot string, svcs []services.Service, o Opti
 		add(KindFile, "Dockerfile", dockerfile)
 		add(KindBuild, "service", svc.Name)
 		add(KindBuild, "GO_IMAGE", o.BuilderImage)
+		if o.Platform != "" {
+			add(KindBuild, "platform", o.Platform)
+		}
 		add(KindBuild, "tags", BuildTags)
 		for _, d := range directives {
 			add(KindGo, d, "")
@@ -207,7 +212,7 @@ func listDeps(ctx context.Context, repoRoot, pkg string) ([]goPackage, error) {
 	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", BuildTags,
 		"-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,IgnoredGoFiles,IgnoredOtherFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles", pkg)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
+	cmd.Env = procenv.Clean("CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -247,19 +252,29 @@ func readGoSum(path string) (map[string]string, error) {
 	return out, sc.Err()
 }
 
-// goDirectives are go.mod's lines that change how everything is compiled.
+// goDirectives are go.mod's lines that change how everything is compiled: go, toolchain and
+// godebug, in its one-line and block forms.
 func goDirectives(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
+	inGodebug := false
 	for _, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
-		for _, d := range []string{"go ", "toolchain ", "godebug "} {
-			if strings.HasPrefix(line, d) {
-				out = append(out, line)
-			}
+		if c := strings.Index(line, "//"); c >= 0 {
+			line = strings.TrimSpace(line[:c])
+		}
+		switch {
+		case inGodebug && line == ")":
+			inGodebug = false
+		case inGodebug && line != "":
+			out = append(out, "godebug "+line)
+		case line == "godebug (":
+			inGodebug = true
+		case strings.HasPrefix(line, "go "), strings.HasPrefix(line, "toolchain "), strings.HasPrefix(line, "godebug "):
+			out = append(out, line)
 		}
 	}
 	return out, nil

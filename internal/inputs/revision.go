@@ -8,6 +8,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/dtap-platform/monorepo/internal/procenv"
 )
 
 // Revision is the last commit that changed an image's inputs: its hash and time, and whether
@@ -114,6 +116,7 @@ func relevantGoMod(ctx context.Context, repoRoot, commit string, m Manifest) str
 func git(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
+	cmd.Env = procenv.Clean()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/dtap-platform/monorepo/internal/procenv"
 )
 
 // Dir is the folder of the services, relative to the repository root.
@@ -41,12 +43,13 @@ func (s Service) ValuesFiles(repoRoot, env string) []string {
 	return out
 }
 
-var nameRule = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+// nameRule is a DNS-1035 label (a Service's name starts with a letter).
+var nameRule = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
 
 // ValidateName explains why a folder name cannot be a service's.
 func ValidateName(name string) error {
-	if !nameRule.MatchString(name) || len(name) > 53 {
-		return fmt.Errorf("services/%s: a service's folder name is its release and image name, so it must be at most 53 lowercase letters, digits and '-', starting and ending with a letter or digit; rename the folder", name)
+	if !nameRule.MatchString(name) || len(name) > 53 || strings.Contains(name, "--") {
+		return fmt.Errorf("services/%s: a service's folder name is its release, Service and image name, so it must be at most 53 lowercase letters, digits and '-', starting with a letter, ending with a letter or digit, with no \"--\" (SECRET_<SERVICE>__<KEY> uses a double underscore); rename the folder", name)
 	}
 	return nil
 }
@@ -56,7 +59,7 @@ func ValidateName(name string) error {
 func Discover(ctx context.Context, repoRoot string) ([]Service, error) {
 	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=Dir,ImportPath,Name,Error", "./"+Dir+"/...")
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=readonly")
+	cmd.Env = procenv.Clean("GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -29,7 +29,7 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context) error) error 
 			return
 		case <-ctx.Done():
 		}
-		if signalTerraform(syscall.SIGINT) > 0 {
+		if r.signal(syscall.SIGINT) > 0 {
 			fmt.Fprintln(r.out, "interrupt: terraform was asked to stop cleanly; it finishes the operation under way and saves its state")
 		}
 		select {
@@ -38,11 +38,11 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context) error) error 
 		case <-r.force:
 		}
 		fmt.Fprintln(r.out, "second interrupt: terraform is told to exit now")
-		signalTerraform(syscall.SIGINT)
+		r.signal(syscall.SIGINT)
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
-			signalTerraform(syscall.SIGKILL)
+			r.signal(syscall.SIGKILL)
 		}
 	}()
 	err := fn(context.WithoutCancel(ctx))
@@ -57,12 +57,16 @@ func (r *Runner) run(ctx context.Context, fn func(context.Context) error) error 
 	return err
 }
 
-// signalTerraform sends sig to the process group of every terraform this process started
+// signal sends sig to the process group of every terraform this process started
 // (terraform-exec starts each in a group of its own, with its provider plugins), and returns
 // how many it signalled.
-func signalTerraform(sig syscall.Signal) int {
+func (r *Runner) signal(sig syscall.Signal) int {
+	name := r.name
+	if len(name) > 15 { // the kernel keeps a command name's first 15 bytes
+		name = name[:15]
+	}
 	n := 0
-	for _, pid := range childrenNamed(os.Getpid(), "terraform") {
+	for _, pid := range childrenNamed(os.Getpid(), name) {
 		if syscall.Kill(-pid, sig) == nil || syscall.Kill(pid, sig) == nil {
 			n++
 		}

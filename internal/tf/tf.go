@@ -81,6 +81,7 @@ type Runner struct {
 	out   io.Writer
 	env   map[string]string
 	force <-chan struct{}
+	name  string // the terraform binary's file name, to find its processes
 }
 
 // New prepares terraform. The process environment is passed on (terraform-exec's SetEnv
@@ -95,6 +96,14 @@ func New(o Options) (*Runner, error) {
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok {
 			env[k] = v
+		}
+	}
+	for k := range env {
+		// Secrets are never Terraform's (deploy writes them itself), and the helm provider and
+		// the kubernetes backend would let KUBE_* (KUBE_CTX, KUBE_HOST, ...) pick another
+		// cluster than the one deploy checked: the target is passed explicitly instead.
+		if strings.HasPrefix(k, "SECRET_") || strings.HasPrefix(k, "KUBE_") {
+			delete(env, k)
 		}
 	}
 	if p := env["TF_CLI_CONFIG_FILE"]; p != "" {
@@ -113,7 +122,7 @@ func New(o Options) (*Runner, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	r := &Runner{tf: t, out: lineprefix.New(out, o.Prefix), env: env, force: o.Force}
+	r := &Runner{tf: t, out: lineprefix.New(out, o.Prefix), env: env, force: o.Force, name: filepath.Base(o.ExecPath)}
 	if err := r.setEnv(); err != nil {
 		return nil, err
 	}

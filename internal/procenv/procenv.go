@@ -1,0 +1,20 @@
+// Package procenv is the environment the toolkit gives the programs it runs (docker, git, the
+// go command): the process's own, less the SECRET_* values, which only deploy itself reads and
+// writes into the cluster.
+package procenv
+
+import (
+	"os"
+	"strings"
+)
+
+// Clean is os.Environ() without SECRET_* variables, plus extra (KEY=value).
+func Clean(extra ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SECRET_") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, extra...)
+}
