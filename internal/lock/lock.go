@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/user"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,8 +25,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// Heartbeat timing: the holder renews every Renew; a lease not renewed for Expire is stale.
-const (
+// Heartbeat timing: the holder renews every Renew; a lease seen not renewed for Expire is
+// stale. (Variables only so that tests can shorten them.)
+var (
 	Renew  = 5 * time.Second
 	Expire = 30 * time.Second
 )
@@ -41,6 +43,10 @@ type Holder struct {
 	PID      int       `json:"pid"`
 	Command  string    `json:"command"`
 	Since    time.Time `json:"since"`
+	// Machine and PIDNamespace tell whether PID can be looked up here: containers may share a
+	// host name but not their processes.
+	Machine      string `json:"machine,omitempty"`
+	PIDNamespace string `json:"pidNamespace,omitempty"`
 }
 
 func (h Holder) String() string {
@@ -56,7 +62,17 @@ func Me(checkout, command string) Holder {
 		name = u.Username
 	}
 	return Holder{User: name, Host: host, Checkout: checkout, PID: os.Getpid(), Command: command, Since: time.Now().UTC(),
-		ID: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano())}
+		ID: fmt.Sprintf("%s/%d/%d", host, os.Getpid(), time.Now().UnixNano()), Machine: machineID(), PIDNamespace: pidNamespace()}
+}
+
+func machineID() string {
+	b, _ := os.ReadFile("/etc/machine-id")
+	return strings.TrimSpace(string(b))
+}
+
+func pidNamespace() string {
+	ns, _ := os.Readlink("/proc/self/ns/pid")
+	return ns
 }
 
 // LeaseName is the Lease of env's lock.
@@ -70,7 +86,13 @@ type Lock struct {
 	stop     chan struct{}
 	done     chan struct{}
 	once     sync.Once
+	lost     chan struct{}
+	lostOnce sync.Once
 }
+
+// Lost is closed when the lock is no longer this run's (someone broke it): the run must not
+// change anything more.
+func (l *Lock) Lost() <-chan struct{} { return l.lost }
 
 // StaleError is a lock whose holder is gone.
 type StaleError struct {
@@ -92,6 +114,8 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, ns, env string, me Ho
 	name := LeaseName(env)
 	deadline := time.Now().Add(wait)
 	told := ""
+	var lastRenew time.Time
+	seen := time.Now()
 	for {
 		lease, err := leases.Get(ctx, name, metav1.GetOptions{})
 		switch {
@@ -108,6 +132,12 @@ func Acquire(ctx context.Context, cs kubernetes.Interface, ns, env string, me Ho
 		holder, _ := holderOf(lease)
 		if reason := Stale(lease); reason != "" {
 			return nil, &StaleError{Env: env, Holder: holder, Reason: reason, Unlock: unlock}
+		}
+		// The heartbeat, watched by this machine's clock: not renewed for Expire means gone.
+		if renewed := renewTime(lease); renewed != lastRenew || holder.ID != told {
+			lastRenew, seen = renewed, time.Now()
+		} else if time.Since(seen) > Expire {
+			return nil, &StaleError{Env: env, Holder: holder, Reason: fmt.Sprintf("its heartbeat has not been renewed for %s", time.Since(seen).Round(time.Second)), Unlock: unlock}
 		}
 		if told != holder.ID {
 			fmt.Fprintf(out, "  waiting for the deploy lock of %s: held by %s; waiting up to %s (DEPLOY_LOCK_TIMEOUT)\n",
@@ -136,26 +166,42 @@ func newLease(name string, me Holder) *coordinationv1.Lease {
 	}
 }
 
+func renewTime(l *coordinationv1.Lease) time.Time {
+	if l.Spec.RenewTime == nil {
+		return time.Time{}
+	}
+	return l.Spec.RenewTime.Time
+}
+
 func holderOf(l *coordinationv1.Lease) (Holder, error) {
 	var h Holder
 	err := json.Unmarshal([]byte(l.Annotations[holderAnnotation]), &h)
 	return h, err
 }
 
-// Stale says why a lease's holder is gone, or "" when it may still be alive.
+// Stale says why a lease's holder is gone, or "" when it may still be alive: its process is
+// gone from this very machine (same host, machine id and PID namespace), or its heartbeat is
+// older than StaleAfter by this machine's clock, a margin wide enough for clocks that disagree.
+// A live lock is never called stale: a renewed lease, seen over time, is waited for (Acquire)
+// or refused (Break).
 func Stale(l *coordinationv1.Lease) string {
 	h, err := holderOf(l)
 	if err != nil {
 		return "its holder is unreadable"
 	}
-	if host, _ := os.Hostname(); h.Host == host && !alive(h.PID) {
+	me := Me("", "")
+	if h.Host == me.Host && h.Machine == me.Machine && h.PIDNamespace == me.PIDNamespace && !alive(h.PID) {
 		return fmt.Sprintf("process %d has gone from this machine", h.PID)
 	}
-	if r := l.Spec.RenewTime; r != nil && time.Since(r.Time) > Expire {
+	if r := l.Spec.RenewTime; r != nil && time.Since(r.Time) > StaleAfter {
 		return fmt.Sprintf("its heartbeat stopped %s ago", time.Since(r.Time).Round(time.Second))
 	}
 	return ""
 }
+
+// StaleAfter is how old a heartbeat must look, by the reader's clock, before its lock is called
+// stale on sight; Acquire and Break also watch a lease for Expire to see it is not renewed.
+var StaleAfter = 150 * time.Second
 
 func alive(pid int) bool {
 	if pid <= 0 {
@@ -167,7 +213,7 @@ func alive(pid int) bool {
 
 // start renews the lease until Release.
 func start(cs kubernetes.Interface, ns, name string, me Holder) *Lock {
-	l := &Lock{clients: cs, ns: ns, name: name, me: me, stop: make(chan struct{}), done: make(chan struct{})}
+	l := &Lock{clients: cs, ns: ns, name: name, me: me, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		t := time.NewTicker(Renew)
@@ -188,8 +234,12 @@ func (l *Lock) renew() {
 	ctx, cancel := context.WithTimeout(context.Background(), Renew)
 	defer cancel()
 	lease, err := l.clients.CoordinationV1().Leases(l.ns).Get(ctx, l.name, metav1.GetOptions{})
-	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != l.me.ID {
-		return // gone or broken: nothing to renew
+	if apierrors.IsNotFound(err) || err == nil && (lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != l.me.ID) {
+		l.lostOnce.Do(func() { close(l.lost) }) // broken by someone else
+		return
+	}
+	if err != nil {
+		return // the API server did not answer this time; the next beat tries again
 	}
 	now := metav1.NewMicroTime(time.Now())
 	lease.Spec.RenewTime = &now
@@ -216,6 +266,7 @@ type Info struct {
 	Deploy      *Holder // nil: not held
 	DeployStale string  // why the deploy lock is stale, "" when live or free
 	State       string  // Terraform's lock info (who, operation, since), "" when not held
+	StateSince  time.Time
 }
 
 // Inspect reads env's locks. stateLease is the Lease of Terraform's kubernetes backend.
@@ -229,7 +280,7 @@ func Inspect(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease s
 		return info, err
 	}
 	if l, err := leases.Get(ctx, stateLease, metav1.GetOptions{}); err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
-		info.State = terraformLockInfo(l)
+		info.State, info.StateSince = terraformLockInfo(l)
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return info, err
 	}
@@ -237,25 +288,46 @@ func Inspect(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease s
 }
 
 // terraformLockInfo reads the lock info Terraform's kubernetes backend keeps on its Lease.
-func terraformLockInfo(l *coordinationv1.Lease) string {
-	var li struct{ ID, Operation, Who, Created string }
-	if err := json.Unmarshal([]byte(l.Annotations["app.terraform.io/lock-info"]), &li); err != nil {
-		return "held (lock id " + *l.Spec.HolderIdentity + ")"
+func terraformLockInfo(l *coordinationv1.Lease) (string, time.Time) {
+	var li struct {
+		ID, Operation, Who string
+		Created            time.Time
 	}
-	return fmt.Sprintf("held by %s for %s since %s (lock id %s)", li.Who, li.Operation, li.Created, li.ID)
+	if err := json.Unmarshal([]byte(l.Annotations["app.terraform.io/lock-info"]), &li); err != nil {
+		return "held (lock id " + *l.Spec.HolderIdentity + ")", l.CreationTimestamp.Time
+	}
+	return fmt.Sprintf("held by %s for %s since %s (lock id %s)", li.Who, li.Operation, li.Created.Format(time.RFC3339), li.ID), li.Created
 }
 
 // Break removes env's deploy lock and clears Terraform's state lock, as `terraform
-// force-unlock` does. It refuses when the deploy lock is live.
-func Break(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease string) error {
+// force-unlock` does. It refuses a live deploy lock: unless its holder is plainly gone (Stale),
+// it watches the lease for Expire and refuses if it is renewed. Terraform's lock alone (no
+// deploy lock) is cleared only when it is older than LoneStateLockAge: a plan may hold it.
+func Break(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease string, out io.Writer) error {
 	info, err := Inspect(ctx, cs, ns, env, stateLease)
 	if err != nil {
 		return err
 	}
-	if info.Deploy != nil && info.DeployStale == "" {
-		return fmt.Errorf("the deploy lock of %s is held by %s and its heartbeat is live: a deploy is running; wait for it to end", env, *info.Deploy)
-	}
 	leases := cs.CoordinationV1().Leases(ns)
+	if info.Deploy != nil && info.DeployStale == "" {
+		fmt.Fprintf(out, "  watching the deploy lock's heartbeat for %s\n", Expire)
+		first, err := leases.Get(ctx, LeaseName(env), metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(Expire):
+		}
+		again, err := leases.Get(ctx, LeaseName(env), metav1.GetOptions{})
+		if err == nil && !renewTime(again).Equal(renewTime(first)) {
+			return fmt.Errorf("the deploy lock of %s is held by %s and its heartbeat is live: a deploy is running; wait for it to end", env, *info.Deploy)
+		}
+	}
+	if info.Deploy == nil && info.State != "" && time.Since(info.StateSince) < LoneStateLockAge {
+		return fmt.Errorf("Terraform's state lock of %s is %s, and no deploy holds the environment: a plan or a terraform command may be running; if none is, wait %s after it was taken, or run terraform force-unlock", env, info.State, LoneStateLockAge)
+	}
 	if info.Deploy != nil {
 		if err := leases.Delete(ctx, LeaseName(env), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("remove the deploy lock %s/%s: %w", ns, LeaseName(env), err)
@@ -274,6 +346,10 @@ func Break(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease str
 	}
 	return nil
 }
+
+// LoneStateLockAge is how old Terraform's state lock must be, with no deploy lock beside it,
+// before unlock clears it.
+const LoneStateLockAge = 10 * time.Minute
 
 // Describe is a line about a lock for humans.
 func (i Info) Describe(env string) string {

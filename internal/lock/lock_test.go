@@ -61,8 +61,20 @@ func lease(h Holder, renewed time.Time) *coordinationv1.Lease {
 }
 
 func other(host string, pid int) Holder {
-	return Holder{ID: host + "/" + strconv.Itoa(pid) + "/1", User: "alice", Host: host, Checkout: "/src/monorepo", PID: pid,
+	h := Holder{ID: host + "/" + strconv.Itoa(pid) + "/1", User: "alice", Host: host, Checkout: "/src/monorepo", PID: pid,
 		Command: "mage deploy -env=dev", Since: time.Now().Add(-time.Minute).UTC()}
+	if me := Me("", ""); host == me.Host {
+		h.Machine, h.PIDNamespace = me.Machine, me.PIDNamespace // this very machine
+	}
+	return h
+}
+
+// shortHeartbeat makes the heartbeat fast for a test.
+func shortHeartbeat(t *testing.T) {
+	t.Helper()
+	renew, expire := Renew, Expire
+	Renew, Expire = 50*time.Millisecond, 400*time.Millisecond
+	t.Cleanup(func() { Renew, Expire = renew, expire })
 }
 
 func TestStaleSaysWhenTheHolderIsGone(t *testing.T) {
@@ -76,8 +88,14 @@ func TestStaleSaysWhenTheHolderIsGone(t *testing.T) {
 		{"a lease renewed just now by a live process here is alive", lease(other(host, os.Getpid()), now), ""},
 		{"a lease renewed just now on another machine is alive", lease(other("build-42", gonePID(t)), now), ""},
 		{"a lease renewed within Expire is alive", lease(other("build-42", 1), now.Add(-Expire/2)), ""},
-		{"a lease not renewed for longer than Expire is stale", lease(other("build-42", 1), now.Add(-Expire-10*time.Second)),
+		{"a lease that looks a minute old is alive on sight: clocks may disagree", lease(other("build-42", 1), now.Add(-time.Minute)), ""},
+		{"a lease older than StaleAfter is stale", lease(other("build-42", 1), now.Add(-StaleAfter-10*time.Second)),
 			"its heartbeat stopped"},
+		{"a holder with this host name but another machine is not looked up here", lease(func() Holder {
+			h := other(host, gonePID(t))
+			h.Machine = "another-machine"
+			return h
+		}(), now), ""},
 		{"a holder on this machine whose process is gone is stale at once", lease(other(host, gonePID(t)), now),
 			"process " + strconv.Itoa(gonePID(t)) + " has gone from this machine"},
 		{"a holder on this machine with no pid is stale", lease(other(host, 0), now), "process 0 has gone"},
@@ -215,13 +233,14 @@ func terraformLease() *coordinationv1.Lease {
 }
 
 func TestBreakRefusesALiveLock(t *testing.T) {
+	shortHeartbeat(t)
 	cs := fake.NewClientset(terraformLease())
 	l, err := Acquire(t.Context(), cs, ns, "dev", Me("/src", "mage deploy"), 0, unlock, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Release)
-	err = Break(t.Context(), cs, ns, "dev", stateLease)
+	err = Break(t.Context(), cs, ns, "dev", stateLease, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "its heartbeat is live: a deploy is running; wait for it to end") {
 		t.Fatalf("Break of a live lock = %v, want a refusal", err)
 	}
@@ -252,7 +271,7 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 		t.Errorf("Describe = %q", d)
 	}
 
-	if err := Break(t.Context(), cs, ns, "dev", stateLease); err != nil {
+	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cs.CoordinationV1().Leases(ns).Get(t.Context(), LeaseName("dev"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -277,7 +296,54 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 		t.Errorf("after Break: %+v, %q", info, info.Describe("dev"))
 	}
 	// Breaking free locks is harmless.
-	if err := Break(t.Context(), cs, ns, "dev", stateLease); err != nil {
+	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
 		t.Errorf("Break of free locks = %v", err)
+	}
+}
+
+func TestAcquireCallsALeaseStaleWhenItsHeartbeatStopsWhileWatched(t *testing.T) {
+	shortHeartbeat(t)
+	cs := fake.NewClientset()
+	// Renewed "now" by a holder on another machine, then never again.
+	if _, err := cs.CoordinationV1().Leases(ns).Create(t.Context(), lease(other("build-42", 7), time.Now()), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Acquire(t.Context(), cs, ns, "dev", Me("/src", "mage deploy"), time.Minute, unlock, io.Discard)
+	var stale *StaleError
+	if !errors.As(err, &stale) || !strings.Contains(err.Error(), "has not been renewed for") {
+		t.Fatalf("Acquire = %v, want a stale lock once its heartbeat stops", err)
+	}
+}
+
+func TestALoneStateLockIsClearedOnlyWhenOld(t *testing.T) {
+	young := terraformLease()
+	info, _ := json.Marshal(map[string]string{"ID": *young.Spec.HolderIdentity, "Operation": "OperationTypePlan", "Who": "bob@laptop",
+		"Created": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
+	young.Annotations["app.terraform.io/lock-info"] = string(info)
+	cs := fake.NewClientset(young)
+	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err == nil || !strings.Contains(err.Error(), "a plan or a terraform command may be running") {
+		t.Errorf("Break of a young lone state lock = %v, want a refusal", err)
+	}
+	cs = fake.NewClientset(terraformLease()) // created in 2026-01-02: old
+	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
+		t.Errorf("Break of an old lone state lock = %v", err)
+	}
+}
+
+func TestALockBrokenUnderItsHolderIsReportedLost(t *testing.T) {
+	shortHeartbeat(t)
+	cs := fake.NewClientset()
+	l, err := Acquire(t.Context(), cs, ns, "dev", Me("/src", "mage deploy"), 0, unlock, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Release)
+	if err := cs.CoordinationV1().Leases(ns).Delete(t.Context(), LeaseName("dev"), metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Lost():
+	case <-time.After(5 * time.Second):
+		t.Error("the holder was not told its lock was broken")
 	}
 }
