@@ -75,7 +75,7 @@ func Affected(ctx context.Context, base *string, json *bool) error {
 			return err
 		}
 	}
-	r, err := inputs.Affected(ctx, ".", b, inputs.Options{BuilderImage: image.BuilderImage()})
+	r, err := inputs.Affected(ctx, ".", b, image.InputOptions(ctx))
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func buildImages(ctx context.Context) (map[string]image.Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifests, err := inputs.OfAll(ctx, ".", run, inputs.Options{BuilderImage: image.BuilderImage()})
+	manifests, err := inputs.OfAll(ctx, ".", run, image.InputOptions(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -322,7 +322,7 @@ func Destroy(ctx context.Context, env *string) error {
 		return fmt.Errorf("`destroy %s`: mage would run the bare destroy and then the unknown target %q; nothing was done. did you mean: go run mage.go destroy -env=%s", stray, stray, stray)
 	}
 	if env != nil && *env != "" {
-		return destroyEnv(ctx, *env, os.Getenv)
+		return destroyEnv(ctx, *env, os.Getenv, nil)
 	}
 	envs, err := environments.List(environments.ChartDir)
 	if err != nil {
@@ -354,17 +354,24 @@ func Destroy(ctx context.Context, env *string) error {
 			}
 			return os.Getenv(k)
 		}
-		if err := destroyEnv(ctx, d.Env, getenv); err != nil {
+		if err := destroyEnv(ctx, d.Env, getenv, &d); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.Env, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
+// destroyEnv destroys one environment; a bare destroy passes what this checkout recorded of
+// it, and the run must target that same place.
+func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv, recorded *deploy.Deployed) error {
 	s, err := deploy.Resolve(ctx, ".", env, deploy.ForDestroy, getenv, os.Environ())
 	if err != nil {
 		return err
+	}
+	if recorded != nil {
+		if err := recorded.Matches(s); err != nil {
+			return err
+		}
 	}
 	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
 	defer stop()
@@ -379,6 +386,12 @@ func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
 
 // Promote deploys to <to> exactly the image digests that run in <from>, without building (-commit=<sha> checks they are that commit's).
 func Promote(ctx context.Context, from, to string, commit *string) error {
+	if from == to {
+		return fmt.Errorf("promote %s %s: an environment cannot be promoted to itself; nothing was done. To roll %s back: go run mage.go rollback -env=%s", from, to, to, to)
+	}
+	if os.Getenv("NAMESPACE") != "" {
+		return fmt.Errorf("promote: NAMESPACE=%s would name both %s's and %s's namespace; nothing was done. Unset it: each environment's namespace comes from its target", os.Getenv("NAMESPACE"), from, to)
+	}
 	src, err := deploy.Resolve(ctx, ".", from, deploy.ForRead, os.Getenv, os.Environ())
 	if err != nil {
 		return err

@@ -80,6 +80,9 @@ func Promote(ctx context.Context, from, to *Runner, commit string) (*Result, err
 	if from.clients == nil {
 		return nil, fmt.Errorf("nothing runs in %s: its cluster does not exist", from.S.Env)
 	}
+	if _, err := from.CheckNamespace(ctx, "promote from"); err != nil {
+		return nil, err
+	}
 	pins := map[string]image.Ref{}
 	revisions := map[string]int{}
 	for _, svc := range to.S.Run {
@@ -130,7 +133,7 @@ func checkCommit(ctx context.Context, s Settings, commit string, pins map[string
 	if err != nil {
 		return fmt.Errorf("services of commit %s: %w", commit, err)
 	}
-	manifests, err := inputs.OfAll(ctx, dir, svcs, inputs.Options{BuilderImage: image.BuilderImage()})
+	manifests, err := inputs.OfAll(ctx, dir, svcs, image.InputOptions(ctx))
 	if err != nil {
 		return err
 	}
@@ -440,7 +443,7 @@ func WriteStatus(w io.Writer, rows []StatusRow, asJSON bool) error {
 // set, the values deploy would set (the pinned image among them) go to
 // <pins>/<env>/<service>.yaml instead, for Argo CD to give the chart (docs/gitops.md).
 func Render(ctx context.Context, s Settings, out io.Writer, dir, pins string) error {
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, inputs.Options{BuilderImage: image.BuilderImage()})
+	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, image.InputOptions(ctx))
 	if err != nil {
 		return err
 	}
@@ -474,11 +477,16 @@ func Render(ctx context.Context, s Settings, out io.Writer, dir, pins string) er
 	if len(missing) > 0 {
 		return fmt.Errorf("not in the registry, so they cannot be pinned by digest: %s; build and push them first (go run mage.go deploy %s, or image:build and push in CI)", strings.Join(missing, ", "), s.Env)
 	}
-	for _, d := range []string{dir, filepath.Join(pins, s.Env)} {
-		if d != "" && d != s.Env {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return err
-			}
+	var dirs []string
+	if dir != "" {
+		dirs = append(dirs, dir)
+	}
+	if pins != "" {
+		dirs = append(dirs, filepath.Join(pins, s.Env))
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
 		}
 	}
 	var notes []string

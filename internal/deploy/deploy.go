@@ -192,7 +192,13 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	}
 	changed := changedServices(changes)
 	res.Changed = len(changes) > 0
-	before := r.revisions(slices.Collect(maps.Keys(changed)))
+	before, err := r.revisions(slices.Collect(maps.Keys(changed)))
+	if err != nil {
+		return nil, err
+	}
+	if r.lockLost() {
+		return nil, fmt.Errorf("the deploy lock of %s was broken while this run held it (go run mage.go unlock by someone else?): nothing was applied; run deploy again", s.Env)
+	}
 	if !res.Changed {
 		fmt.Fprintln(r.Out, "  no changes: every release is up to date, nothing to apply")
 	} else if err := r.step("terraform apply ("+describe(changed)+")", func() error { return r.tfr.Apply(ctx, planFile) }); err != nil {
@@ -316,7 +322,7 @@ func (r *Runner) recoverPending(res *Result) error {
 func (r *Runner) images(ctx context.Context) ([]built, error) {
 	s := r.S
 	var out []built
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, inputs.Options{BuilderImage: image.BuilderImage()})
+	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, image.InputOptions(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -537,14 +543,18 @@ func describe(changed map[string]string) string {
 }
 
 // revisions are the releases' current revisions (0: not installed), before an apply.
-func (r *Runner) revisions(names []string) map[string]int {
+func (r *Runner) revisions(names []string) (map[string]int, error) {
 	out := map[string]int{}
 	for _, n := range names {
-		if rel, err := r.helm.Last(n); err == nil && rel != nil {
+		rel, err := r.helm.Last(n)
+		if err != nil {
+			return nil, fmt.Errorf("read release %s before the apply (what to roll back to if it fails): %w", n, err)
+		}
+		if rel != nil {
 			out[n] = rel.Version
 		}
 	}
-	return out
+	return out, nil
 }
 
 // waitAll follows the rollouts of the changed services at once, failing fast, and returns how
@@ -599,11 +609,11 @@ func (r *Runner) failed(ctx context.Context, cause error, changed map[string]str
 		if err != nil || last == nil {
 			continue
 		}
-		prev := before[name]
+		prev, existed := before[name]
 		switch {
 		case last.Version == prev && !last.Info.Status.IsPending():
 			report = append(report, fmt.Sprintf("%s: unchanged at revision %d", name, prev))
-		case prev == 0:
+		case !existed && changed[name] == "installed":
 			if err := r.helm.Uninstall(name); err != nil {
 				report = append(report, fmt.Sprintf("%s: could not be removed (%v); the next deploy recovers it", name, err))
 				continue

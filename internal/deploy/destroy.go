@@ -87,7 +87,9 @@ func Destroy(ctx context.Context, r *Runner) error {
 		}
 	}
 	if ns != nil {
-		if err := r.step("namespace "+s.Namespace, func() error { return r.removeNamespace(ctx, ns.Labels[ManagedByLabel] == "deploy") }); err != nil {
+		// Only a namespace deploy created for this environment of this project is deleted.
+		ours := ns.Labels[ManagedByLabel] == "deploy" && ns.Labels[EnvironmentLabel] == s.Env && ns.Labels[ProjectLabel] == s.Project
+		if err := r.step("namespace "+s.Namespace, func() error { return r.removeNamespace(ctx, ours) }); err != nil {
 			return err
 		}
 	}
@@ -127,7 +129,7 @@ func (r *Runner) sweep(ctx context.Context) error {
 // removeNamespace deletes the namespace when deploy created it, and waits until it is gone.
 func (r *Runner) removeNamespace(ctx context.Context, ours bool) error {
 	if !ours {
-		fmt.Fprintf(r.Out, "  namespace %s was not created by deploy: kept\n", r.S.Namespace)
+		fmt.Fprintf(r.Out, "  namespace %s was not created by deploy for %s of project %s: kept\n", r.S.Namespace, r.S.Env, r.S.Project)
 		return nil
 	}
 	if err := r.clients.CoreV1().Namespaces().Delete(ctx, r.S.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -169,7 +171,7 @@ func Unlock(ctx context.Context, r *Runner) error {
 		fmt.Fprintf(r.Out, "nothing to unlock in %s\n", r.S.Env)
 		return nil
 	}
-	if err := lock.Break(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease()); err != nil {
+	if err := lock.Break(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease(), r.Out); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.Out, "unlocked %s: the next deploy recovers any release the interrupted run left pending\n", r.S.Env)
@@ -185,6 +187,38 @@ type Deployed struct {
 	Target     string    `json:"target"`
 	Local      bool      `json:"local"` // the embedded kind cluster`
 	At         time.Time `json:"at"`
+}
+
+// Matches refuses settings that target another place than the one recorded: a bare destroy
+// run with another KUBECONFIG, NAMESPACE or TARGET must not remove what it never deployed.
+func (d Deployed) Matches(s Settings) error {
+	var diffs []string
+	if s.Local != d.Local {
+		diffs = append(diffs, fmt.Sprintf("target %s, not the recorded %s", where(s.Local), where(d.Local)))
+	}
+	if s.Namespace != d.Namespace {
+		diffs = append(diffs, fmt.Sprintf("namespace %s, not the recorded %s", s.Namespace, d.Namespace))
+	}
+	if !d.Local && !s.Local {
+		if s.Kubeconfig != d.Kubeconfig {
+			diffs = append(diffs, fmt.Sprintf("kubeconfig %s, not the recorded %s", s.Kubeconfig, d.Kubeconfig))
+		}
+		if s.KubeContext != d.Context {
+			diffs = append(diffs, fmt.Sprintf("context %q, not the recorded %q", s.KubeContext, d.Context))
+		}
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("refusing a bare destroy of %s: this run would target %s; it destroys only where this checkout deployed (%s). Unset the variables that point elsewhere, or name the environment: go run mage.go destroy -env=%s",
+		d.Env, strings.Join(diffs, "; "), markerPath(".", d.Env), d.Env)
+}
+
+func where(local bool) string {
+	if local {
+		return "the local kind cluster"
+	}
+	return "a kubeconfig cluster"
 }
 
 func markerPath(repoRoot, env string) string {

@@ -62,7 +62,7 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, inputs.Options{BuilderImage: image.BuilderImage()})
+	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, image.InputOptions(ctx))
 	if err != nil {
 		return nil, err
 	}

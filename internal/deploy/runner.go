@@ -32,6 +32,7 @@ const (
 	ManagedByLabel   = "dtap.dev/managed-by"
 	EnvironmentLabel = "dtap.dev/environment"
 	ProjectLabel     = "dtap.dev/project"
+	RoleLabel        = "dtap.dev/role" // "state" on the namespace of the state and the locks
 )
 
 // Step is one timed step of a run.
@@ -47,15 +48,16 @@ type Runner struct {
 	Command string          // what the user typed, for the lock holder and messages
 	Force   <-chan struct{} // closed on a second interrupt
 
-	steps    []Step
-	tfPath   string
-	kube     *rest.Config
-	clients  kubernetes.Interface
-	helm     *release.Releases
-	tfr      *tf.Runner
-	lock     *lock.Lock
-	target   string // "context X, server Y", for messages
-	cacheDir string
+	steps       []Step
+	tfPath      string
+	kube        *rest.Config
+	clients     kubernetes.Interface
+	helm        *release.Releases
+	tfr         *tf.Runner
+	lock        *lock.Lock
+	target      string // "context X, server Y", for messages
+	kubeContext string // the context the clients use, given to Terraform by name
+	cacheDir    string
 }
 
 // NewRunner prepares a run of s; out hears its progress.
@@ -121,6 +123,9 @@ func (r *Runner) connect(ctx context.Context) error {
 	if context == "" {
 		context = raw.CurrentContext
 	}
+	// Terraform is always given this context by name, so that it reaches the cluster these
+	// checks read, whatever its own defaults (KUBE_CTX and the like) would pick.
+	r.kubeContext = context
 	cfg.Timeout = 15 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -172,11 +177,17 @@ func (r *Runner) CheckNamespace(ctx context.Context, action string) (*corev1.Nam
 	}
 	owner := ns.Labels[EnvironmentLabel]
 	var errs []error
+	if ns.Labels[RoleLabel] == "state" || (ns.Labels[ManagedByLabel] == "deploy" && owner == "") {
+		return nil, fmt.Errorf("refusing to %s %s in namespace %s: it holds the Terraform state and locks of every environment (label %s=state); name the environment's own namespace with NAMESPACE", action, r.S.Env, r.S.Namespace, RoleLabel)
+	}
+	if p := ns.Labels[ProjectLabel]; p != "" && p != r.S.Project {
+		errs = append(errs, fmt.Errorf("refusing to %s %s in namespace %s: it belongs to project %s (label %s=%s), not %s; set PROJECT=%s, or choose another NAMESPACE", action, r.S.Env, r.S.Namespace, p, ProjectLabel, p, r.S.Project, p))
+	}
 	if owner != "" && owner != r.S.Env {
 		errs = append(errs, fmt.Errorf("refusing to %s %s in namespace %s: it belongs to environment %s (label %s=%s); use that environment's namespace, or name this one with NAMESPACE",
 			action, r.S.Env, r.S.Namespace, owner, EnvironmentLabel, owner))
 	}
-	if owner == environments.Production && !r.S.Confirmed {
+	if owner == environments.Production && !r.S.Confirmed && r.S.purpose != ForRead {
 		errs = append(errs, fmt.Errorf("namespace %s is labelled %s=%s: changing it needs CONFIRM_PROD=yes, whatever environment is named", r.S.Namespace, EnvironmentLabel, owner))
 	}
 	return ns, errors.Join(errs...)
@@ -211,8 +222,18 @@ func (r *Runner) ensureNamespace(ctx context.Context, existing *corev1.Namespace
 // ensureStateNamespace creates the namespace of Terraform's state, the locks and the front
 // door's ports.
 func (r *Runner) ensureStateNamespace(ctx context.Context) error {
-	_, err := r.clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: r.S.StateNamespace, Labels: map[string]string{ManagedByLabel: "deploy", ProjectLabel: r.S.Project,
+	ns, err := r.clients.CoreV1().Namespaces().Get(ctx, r.S.StateNamespace, metav1.GetOptions{})
+	if err == nil {
+		if env := ns.Labels[EnvironmentLabel]; env != "" {
+			return fmt.Errorf("STATE_NAMESPACE=%s is environment %s's namespace (label %s=%s): the state of every environment must live apart; choose another", r.S.StateNamespace, env, EnvironmentLabel, env)
+		}
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	_, err = r.clients.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: r.S.StateNamespace, Labels: map[string]string{ManagedByLabel: "deploy", ProjectLabel: r.S.Project, RoleLabel: "state",
 			"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create the state namespace %s: %w", r.S.StateNamespace, err)
@@ -237,6 +258,19 @@ func (r *Runner) acquireLock(ctx context.Context) error {
 	}
 	r.lock = l
 	return nil
+}
+
+// lockLost reports whether someone broke this run's lock.
+func (r *Runner) lockLost() bool {
+	if r.lock == nil {
+		return false
+	}
+	select {
+	case <-r.lock.Lost():
+		return true
+	default:
+		return false
+	}
 }
 
 func (r *Runner) releaseLock() {
@@ -284,8 +318,8 @@ func (r *Runner) initTerraform(ctx context.Context, kind string) error {
 	b := tf.Backend{File: r.S.Backend}
 	if b.File == "" {
 		b.Settings = map[string]string{"config_path": r.S.Kubeconfig, "namespace": r.S.StateNamespace, "secret_suffix": r.S.Project}
-		if r.S.KubeContext != "" {
-			b.Settings["config_context"] = r.S.KubeContext
+		if r.kubeContext != "" {
+			b.Settings["config_context"] = r.kubeContext
 		}
 	}
 	return runner.Init(ctx, b)
@@ -450,7 +484,7 @@ func (r *Runner) writeVars(kind string, svcs map[string]ServiceInputs) (string, 
 		"environment":     r.S.Env,
 		"namespace":       r.S.Namespace,
 		"kubeconfig_path": r.S.Kubeconfig,
-		"kube_context":    r.S.KubeContext,
+		"kube_context":    r.kubeContext,
 		"services":        svcs,
 	}
 	b, err := json.MarshalIndent(vars, "", "  ")

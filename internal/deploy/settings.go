@@ -78,6 +78,8 @@ type Settings struct {
 	Upstream      string   // the environment this one's images come from (environments.yaml)
 	// Pins are images to deploy as they are, by service (promote sets them): no build.
 	Pins map[string]image.Ref
+
+	purpose Purpose
 }
 
 // withTarget reads a variable from the environment, else from the environment's section of
@@ -107,10 +109,15 @@ func withTarget(getenv Getenv, root string, targets environments.Targets, env st
 // Getenv reads a variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
+// reservedNamespaces belong to the cluster itself (and the embedded cluster's Gateway): no
+// environment or state goes there.
+var reservedNamespaces = []string{"default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage", "dtap-gateway"}
+
 var (
-	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	secretKey = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	hostname  = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	endsInNumber = regexp.MustCompile(`-[0-9]+$`)
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	secretKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
+	hostname     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 )
 
 // Resolve reads and validates the settings of env for purpose. It has no side effects: it runs
@@ -121,7 +128,7 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if err != nil {
 		return Settings{}, err
 	}
-	s := Settings{Env: env, RepoRoot: root}
+	s := Settings{Env: env, RepoRoot: root, purpose: purpose}
 	if err := environments.Validate(filepath.Join(root, environments.ChartDir), env); err != nil {
 		return s, err
 	}
@@ -135,8 +142,8 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	s.Project = or(getenv("PROJECT"), DefaultProject)
-	if !dnsLabel.MatchString(s.Project) || len(s.Project) > 40 {
-		fail("PROJECT=%q is not a valid project name: use at most 40 lowercase letters, digits and '-'", s.Project)
+	if !dnsLabel.MatchString(s.Project) || len(s.Project) > 40 || endsInNumber.MatchString(s.Project) {
+		fail("PROJECT=%q is not a valid project name: use at most 40 lowercase letters, digits and '-', not ending in -<number> (Terraform's kubernetes backend reads such a suffix as a chunk number)", s.Project)
 	}
 	s.Namespace = or(getenv("NAMESPACE"), s.Project+"-"+env)
 	if !dnsLabel.MatchString(s.Namespace) || len(s.Namespace) > 63 {
@@ -148,6 +155,18 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	}
 	if s.StateNamespace == s.Namespace {
 		fail("STATE_NAMESPACE and NAMESPACE are both %q: the state of every environment must live apart from any one environment's namespace; choose another STATE_NAMESPACE", s.Namespace)
+	}
+	for _, v := range []struct{ name, ns string }{{"NAMESPACE", s.Namespace}, {"STATE_NAMESPACE", s.StateNamespace}} {
+		if slices.Contains(reservedNamespaces, v.ns) {
+			fail("%s=%s is a namespace of the cluster's own: choose one for this project, for example %s-%s", v.name, v.ns, s.Project, env)
+		}
+	}
+	if known, err := environments.List(filepath.Join(root, environments.ChartDir)); err == nil {
+		for _, e := range known {
+			if s.StateNamespace == s.Project+"-"+e {
+				fail("STATE_NAMESPACE=%s is environment %s's default namespace: the state of every environment must live apart; choose another", s.StateNamespace, e)
+			}
+		}
 	}
 
 	if s.All, err = services.Discover(ctx, root); err != nil {
@@ -194,7 +213,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 			fail("IMAGE_TAG: %w", err)
 		}
 	}
-	s.SkipBuild = getenv("SKIP_BUILD") == "true"
+	if s.SkipBuild, err = parseBool(getenv("SKIP_BUILD")); err != nil {
+		fail("SKIP_BUILD=%q: use true or false", getenv("SKIP_BUILD"))
+	}
 	for _, svc := range s.All {
 		if err := image.ValidateRepository(s.ImageRepository(svc.Name)); err != nil {
 			fail("REGISTRY=%q: %w", s.Registry, err)
@@ -277,7 +298,7 @@ func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 				*errs = append(*errs, fmt.Errorf("KUBE_CONTEXT=%q is not a context of %s: known are %s", s.KubeContext, s.Kubeconfig, strings.Join(known, ", ")))
 			}
 		}
-		if s.Registry == "" {
+		if s.Registry == "" && s.purpose != ForDestroy && s.purpose != ForRead {
 			*errs = append(*errs, errors.New("REGISTRY is not set: with a configured cluster, set REGISTRY to a registry it can pull from, for example REGISTRY=registry.example.com/team"))
 		}
 		return
@@ -419,8 +440,8 @@ func ValidateBaseURL(raw string) error {
 		return fmt.Errorf("%q does not start with http:// or https://; %s", raw, fix)
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("%q has no host; %s", raw, fix)
-	case !hostname.MatchString(u.Hostname()) && net.ParseIP(u.Hostname()) == nil:
-		return fmt.Errorf("%q: %q is not a host name; %s", raw, u.Hostname(), fix)
+	case (!hostname.MatchString(u.Hostname()) || !labelsFit(u.Hostname())) && net.ParseIP(u.Hostname()) == nil:
+		return fmt.Errorf("%q: %q is not a host name (labels of at most 63 characters, 253 in all); %s", raw, u.Hostname(), fix)
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.ForceQuery, u.Fragment != "", strings.Contains(raw, "#"):
 		return fmt.Errorf("%q has a path, query or fragment: a base URL has none; %s", raw, fix)
 	}
@@ -460,17 +481,18 @@ func readSecrets(all []services.Service, environ []string) (map[string]map[strin
 		value := []byte(v)
 		if name, isFile := strings.CutSuffix(rest, "_FILE"); isFile && name != "" {
 			rest = name
+			// The value is never echoed: it may be the secret itself, given by mistake.
 			st, err := os.Stat(v)
 			if err != nil || !st.Mode().IsRegular() {
-				errs = append(errs, fmt.Errorf("%s=%s: not a readable file; point it at the file that holds the secret", k, v))
+				errs = append(errs, fmt.Errorf("%s does not name a readable file: set it to the path of the file that holds the secret", k))
 				continue
 			}
 			if st.Size() > MaxSecretBytes {
-				errs = append(errs, fmt.Errorf("%s=%s: %d bytes, more than a Secret holds (%d)", k, v, st.Size(), MaxSecretBytes))
+				errs = append(errs, fmt.Errorf("%s names a file of %d bytes, more than a Secret holds (%d)", k, st.Size(), MaxSecretBytes))
 				continue
 			}
 			if value, err = os.ReadFile(v); err != nil {
-				errs = append(errs, fmt.Errorf("%s=%s: %v", k, v, err))
+				errs = append(errs, fmt.Errorf("%s: the file cannot be read: %v", k, causeOf(err)))
 				continue
 			}
 		}
@@ -530,4 +552,37 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// labelsFit reports whether a DNS name's labels are at most 63 characters, and the name 253.
+func labelsFit(host string) bool {
+	if len(host) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(host, ".") {
+		if len(l) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
+// parseBool reads a yes/no setting: true, false, 1, 0 (any case), or empty for false.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	}
+	return false, fmt.Errorf("not a yes/no value: %q", v)
+}
+
+// causeOf drops the path an os error repeats.
+func causeOf(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
