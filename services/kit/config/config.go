@@ -20,7 +20,9 @@
 // CONFIG_DIR and SECRETS_DIR must not overlap (the same directory, or one inside the other):
 // Load refuses that, since the secret files would show as configuration. One file may hold
 // at most 1 MiB (MaxFileSize). A file that is not UTF-8 text (invalid UTF-8, or a NUL byte)
-// is kept byte for byte in BinaryFiles and shown base64-encoded under "configBase64".
+// is kept byte for byte in BinaryFiles and shown base64-encoded under "configBase64", or as
+// [REDACTED] when Redactor.HidesBinary finds, or cannot rule out, a credential in it (a
+// Latin-1 or UTF-16 file with a password in it, a keystore, an archive).
 package config
 
 import (
@@ -87,6 +89,7 @@ type Config struct {
 	// its trailing line breaks trimmed. Renderings pass it through Redactor.Value.
 	Files map[string]string
 	// BinaryFiles holds the files of the config directory that are not UTF-8 text, byte for byte.
+	// Renderings show them base64-encoded, unless Redactor.HidesBinary.
 	BinaryFiles map[string][]byte
 	// Env holds the APP_-prefixed environment variables (other than APP_ENV and APP_RELEASE),
 	// as Redactor.Value shows them: credentials are stored redacted.

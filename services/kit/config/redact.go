@@ -3,31 +3,50 @@ package config
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 // Redaction fails safe: a value is hidden when its name looks like a credential, when it looks
 // like one itself (a PEM block, a JWT, an Authorization value, a well-known token format), or,
-// inside a URL or a key=value text, only the part that is the credential:
+// inside a URL or a text of settings, only the part that is the credential:
 //
-//   - a URL's userinfo password, and a bare userinfo that looks like a token
-//     (postgres://app:[REDACTED]@db/app);
-//   - every query or fragment parameter, and every key=value or key: value pair, whose key
-//     looks like a credential (sig, signature, token, key, secret, password, X-Amz-Signature,
-//     ...), so that the rest of the value stays readable;
+//   - a URL's userinfo password, everything from "://user:" to the last "@" of the URL (so that
+//     a password holding / ? # or @ goes whole), and a bare userinfo that looks like a token
+//     (postgres://app:[REDACTED]@db/app), in plain, JSON-escaped (:\/\/) and percent-encoded
+//     URLs; the same for user:password@host without a scheme (Go's MySQL DSN);
+//   - the value of every setting whose key looks like a credential (sig, token, key, secret,
+//     password, X-Amz-Signature, ...), in query strings, connection strings (libpq, ADO.NET with
+//     its {...}, "..." and '...' quoting), properties (with \ continuations), .env and shell
+//     (export, :=), INI and TOML (with """ strings), YAML (a block or a sequence under the key,
+//     a | or > scalar, continuation lines), JSON (arrays and objects under the key too), XML
+//     (an element's content and attributes), heredocs, and command lines (--password x,
+//     --password=x, -p x, -px, "--token", "x" in an argument list, -u user:password);
+//   - an unquoted value runs to the end of its line unless the next setting follows, so that
+//     "Authorization: Bearer x" or "password = two words" goes whole; a Bearer, Basic, Token,
+//     Digest, ... scheme anywhere takes its parameter with it;
+//   - a setting named by a neighbour: the value of {"name": "DB_PASSWORD", "value": ...}, of
+//     <add key="Password" value="..."/>, and of <name>db.password</name><value>...</value>;
+//   - a whole line of a directive (requirepass x, password x) and netrc's "password x";
 //   - a whole URL that carries its secret in its path: a name containing HOOK, a path
 //     containing "hook", or a known webhook host (Slack, Teams, Discord, Google Chat, ...).
 //
-// Names are matched case-insensitively, as words split on anything but letters and digits:
-// APP_DB_PASS and APP_TLS_KEY are credentials, APP_KEYBOARD_LAYOUT and APP_AUTHOR are not.
-// Operators add names with REDACT_NAMES (see Load).
+// Names are matched case-insensitively, as words split on anything but letters and digits and
+// at camelCase humps: APP_DB_PASS, dbPass and APP_TLS_KEY are credentials, APP_KEYBOARD_LAYOUT
+// and APP_AUTHOR are not. Operators add names with REDACT_NAMES (see Load).
+//
+// The rules are hand-written scanners, each byte looked at a bounded number of times: the
+// files of a CONFIG_DIR (64 MiB at most) are redacted at start.
 
 // secretSubstrings make a name a credential wherever they occur in it, compact spellings
 // included (DBPASSWORD, MYAPIKEY).
 var secretSubstrings = []string{
 	"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "API_KEY", "PRIVATE", "CREDENTIAL",
 	"HOOK", "PRIVKEY", "ACCESSKEY", "SIGNINGKEY", "ENCRYPTIONKEY", "MASTERKEY", "SESSIONKEY", "SSHKEY",
-	"TLSKEY", "SSLKEY", "AUTHKEY", "HMACKEY", "LICENSEKEY", "PASSKEY", "PASSCODE",
+	"TLSKEY", "SSLKEY", "AUTHKEY", "HMACKEY", "LICENSEKEY", "PASSKEY", "PASSCODE", "ACCOUNTKEY", "MASTERAUTH",
+	"SESSIONID", "SESSID",
+	// German, French, Spanish, Portuguese
+	"PASSWORT", "KENNWORT", "MOTDEPASSE", "MOT_DE_PASSE", "CONTRASENA", "CONTRASE\u00f1A", "CONTRASE\u00d1A", "SENHA",
 }
 
 // secretWords make a name a credential when one is a whole word of it (APP_DB_PASS,
@@ -35,7 +54,7 @@ var secretSubstrings = []string{
 // (APP_AUTH_URL, APP_JWT_ISSUER, APP_SALT_ROUNDS).
 var secretWords = set("PASS", "PWD", "PW", "PSW", "PSWD", "AUTH", "AUTHORIZATION", "BEARER", "JWT", "JWK",
 	"HMAC", "SALT", "PEPPER", "CREDS", "CRED", "DSN", "OTP", "TOTP", "HOTP", "SIG", "SIGNATURE", "PAT", "PIN",
-	"KEY", "KEYS")
+	"KEY", "KEYS", "COOKIE", "COOKIES", "SAS")
 
 // describing words follow a secret word in names of settings about a credential, not of one.
 var describing = set("URL", "URI", "URLS", "ENDPOINT", "HOST", "HOSTNAME", "PORT", "ENABLED", "DISABLED",
@@ -44,7 +63,8 @@ var describing = set("URL", "URI", "URLS", "ENDPOINT", "HOST", "HOSTNAME", "PORT
 	"LIFETIME", "LENGTH", "LEN", "SIZE", "BITS", "DIGITS", "ROUNDS", "ITERATIONS", "COST", "PERIOD",
 	"INTERVAL", "WINDOW", "COUNT", "MIN", "MAX", "LIMIT", "RETRIES", "VERSION", "FORMAT", "ENCODING",
 	"PREFIX", "SUFFIX", "NAME", "FIELD", "COLUMN", "PARAM", "PATH", "FILE", "DIR", "LOCATION", "ROTATION",
-	"STRATEGY", "POLICY", "LEEWAY", "SKEW", "SEPARATOR", "DELIMITER", "PATTERN")
+	"STRATEGY", "POLICY", "LEEWAY", "SKEW", "SEPARATOR", "DELIMITER", "PATTERN", "SECURE", "HTTPONLY",
+	"SAMESITE")
 
 // plainKeys qualify KEY in names of ordinary keys (APP_SORT_KEY, APP_PUBLIC_KEY).
 var plainKeys = set("PUBLIC", "PUB", "SORT", "PARTITION", "PRIMARY", "FOREIGN", "CACHE", "ROUTING",
@@ -62,11 +82,12 @@ func set(words ...string) map[string]bool {
 	return m
 }
 
-var secretSubstringBytes = func() (out [][]byte) {
+// substringsByFirst are the secretSubstrings by their first byte.
+var substringsByFirst = func() (t [256][][]byte) {
 	for _, s := range secretSubstrings {
-		out = append(out, []byte(s))
+		t[s[0]] = append(t[s[0]], []byte(s))
 	}
-	return out
+	return t
 }()
 
 // LooksSecret reports whether a name (an environment variable, a file or a parameter) suggests
@@ -93,21 +114,34 @@ func NewRedactor(extra []string) Redactor {
 // LooksSecret reports whether name suggests a credential. It does not allocate for names of
 // up to 64 bytes: it runs for every key of every mounted file.
 func (r Redactor) LooksSecret(name string) bool {
-	var buf [64]byte
-	upper := buf[:0]
+	var buf, hump [64]byte
+	upper := buf[:0]  // name, upper-cased
+	humps := hump[:0] // the same, with a _ where camelCase starts a word (dbPassword: DB_PASSWORD)
 	if len(name) > len(buf) {
 		upper = make([]byte, 0, len(name))
 	}
+	camel := false
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if c >= 'a' && c <= 'z' {
 			c -= 'a' - 'A'
+		} else if c >= 'A' && c <= 'Z' && i > 0 && (isLower(name[i-1]) || isDigit(name[i-1])) {
+			if !camel {
+				humps = append(humps, upper...)
+				camel = true
+			}
+			humps = append(humps, '_')
 		}
 		upper = append(upper, c)
+		if camel {
+			humps = append(humps, c)
+		}
 	}
-	for _, s := range secretSubstringBytes {
-		if bytes.Contains(upper, s) {
-			return true
+	for i := 0; i < len(upper); i++ {
+		for _, s := range substringsByFirst[upper[i]] {
+			if bytes.HasPrefix(upper[i:], s) {
+				return true
+			}
 		}
 	}
 	for _, s := range r.extra {
@@ -115,6 +149,12 @@ func (r Redactor) LooksSecret(name string) bool {
 			return true
 		}
 	}
+	return secretWordIn(upper) || (camel && secretWordIn(humps))
+}
+
+// secretWordIn reports whether an upper-cased name has a secret word that no describing word
+// follows.
+func secretWordIn(upper []byte) bool {
 	var prev []byte
 	word, rest := nextWord(upper)
 	for word != nil {
@@ -152,27 +192,63 @@ func (r Redactor) Value(name, value string) string {
 	if r.LooksSecret(name) || looksLikeCredential(value) {
 		return Redacted
 	}
-	out, whole := redactURLs(value)
-	if whole {
+	x := redaction{v: value, r: r}
+	if x.urls() {
 		return Redacted
 	}
-	out = redactPairs(out, r)
-	return redactBareUserinfo(out)
+	x.scan()
+	return x.apply()
 }
 
-// Regular expressions only where they are fast on large values: a literal prefix (JWT) or an
-// anchor (an Authorization value). Go's regexp has no DFA, so the other rules scan by hand: a
-// mounted file of 1 MiB must not take a second to redact.
-var (
-	jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
-	// An Authorization header value: a scheme and its credentials.
-	authSchemeRE = regexp.MustCompile(`(?i)^\s*(bearer|basic|digest|token|apikey)\s+\S{8,}`)
-)
+// A regular expression only where it is fast on large values: after a literal prefix (JWT).
+// Go's regexp has no DFA, so the other rules scan by hand: a mounted file of 1 MiB must not
+// take a second to redact.
+var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 
 // looksLikeCredential reports values that are credentials whatever their name.
 func looksLikeCredential(v string) bool {
-	return strings.Contains(v, "-----BEGIN ") || (strings.Contains(v, "eyJ") && jwtRE.MatchString(v)) ||
-		authSchemeRE.MatchString(v) || hasKnownToken(v)
+	return containsAfter(v, "BEGIN ", "-----") || (containsAfter(v, "J", "ey") && jwtRE.MatchString(v)) ||
+		isAuthorization(v) || hasKnownToken(v)
+}
+
+// isAuthorization reports an Authorization header value: a scheme (Bearer, Basic, Digest,
+// Token, ApiKey), blanks, and 8 or more non-blank bytes.
+func isAuthorization(v string) bool {
+	v = strings.TrimLeft(v, " \t\r\n\v\f")
+	w := 0
+	for w < len(v) && w <= 6 && isLetter(v[w]) {
+		w++
+	}
+	var buf [6]byte
+	switch string(lowerWord(buf[:], v[:w])) {
+	case "bearer", "basic", "digest", "token", "apikey":
+	default:
+		return false
+	}
+	rest := strings.TrimLeft(v[w:], " \t\r\n\v\f")
+	if len(rest) == len(v)-w {
+		return false
+	}
+	n := 0
+	for n < len(rest) && n < 8 && !space[rest[n]] {
+		n++
+	}
+	return n >= 8
+}
+
+// containsAfter reports whether v contains before+s; it searches for s, which starts with a
+// byte rarer than before's (an upper-case letter).
+func containsAfter(v, s, before string) bool {
+	for i := 0; ; {
+		j := strings.Index(v[i:], s)
+		if j < 0 {
+			return false
+		}
+		if at := i + j; at >= len(before) && v[at-len(before):at] == before {
+			return true
+		}
+		i += j + 1
+	}
 }
 
 // knownTokens are token formats that announce themselves: GitHub, GitLab, Slack, Stripe,
@@ -190,219 +266,83 @@ var knownTokens = []struct {
 	{"sk-", 32, "_-"}, {"AKIA", 16, ""}, {"ASIA", 16, ""}, {"AIza", 35, "_-"},
 }
 
+// knownTokensBy are the knownTokens by the first _ or - of their prefix (and its offset);
+// knownTokensBy[0] those without one.
+var knownTokensBy = func() (m [3][]int) {
+	for i, t := range knownTokens {
+		switch a := strings.IndexAny(t.prefix, "_-"); {
+		case a < 0:
+			m[0] = append(m[0], i)
+		case t.prefix[a] == '_':
+			m[1] = append(m[1], i)
+		default:
+			m[2] = append(m[2], i)
+		}
+	}
+	return m
+}()
+
+// hasKnownToken finds the prefixes by their first _ or - (one pass for each), and those
+// without one (AKIA, ...) by themselves: 21 passes over a large file would cost more.
 func hasKnownToken(v string) bool {
-	for _, t := range knownTokens {
+	for n, sep := range []byte{'_', '-'} {
 		for i := 0; ; {
-			j := strings.Index(v[i:], t.prefix)
+			j := strings.IndexByte(v[i:], sep)
 			if j < 0 {
 				break
 			}
 			at := i + j
 			i = at + 1
-			if at > 0 && isWordChar(v[at-1]) {
-				continue
+			if at == 0 || !isLetter(v[at-1]) {
+				continue // every prefix has a letter before its first _ or -
 			}
-			n := 0
-			for k := at + len(t.prefix); k < len(v) && (isAlnum(v[k]) || strings.IndexByte(t.chars, v[k]) >= 0); k++ {
-				n++
+			for _, k := range knownTokensBy[n+1] {
+				t := knownTokens[k]
+				if a := strings.IndexByte(t.prefix, sep); a <= at && knownTokenAt(v, at-a, t.prefix, t.min, t.chars) {
+					return true
+				}
 			}
-			if n >= t.min {
+		}
+	}
+	for _, k := range knownTokensBy[0] {
+		t := knownTokens[k]
+		for i := 0; ; {
+			j := strings.Index(v[i:], t.prefix)
+			if j < 0 {
+				break
+			}
+			if knownTokenAt(v, i+j, t.prefix, t.min, t.chars) {
 				return true
 			}
+			i += j + 1
 		}
 	}
 	return false
 }
 
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+// knownTokenAt reports whether the token prefix starts a word at at, followed by at least min
+// letters, digits or chars.
+func knownTokenAt(v string, at int, prefix string, min int, chars string) bool {
+	if !strings.HasPrefix(v[at:], prefix) || (at > 0 && isWordChar(v[at-1])) {
+		return false
+	}
+	n := 0
+	for k := at + len(prefix); k < len(v) && n < min && (isAlnum(v[k]) || strings.IndexByte(chars, v[k]) >= 0); k++ {
+		n++
+	}
+	return n >= min
 }
+
+func isLower(c byte) bool  { return c >= 'a' && c <= 'z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isAlnum(c byte) bool  { return isLetter(c) || isDigit(c) }
 
 func isWordChar(c byte) bool { return isAlnum(c) || c == '_' }
 
 func isSchemeChar(c byte) bool { return isAlnum(c) || c == '+' || c == '.' || c == '-' }
 
-// urlStarts finds where URLs start: a scheme (a letter, then letters, digits, + . -) and "://".
-// It returns the start of each scheme and the end of its "://".
-func urlStarts(v string) [][2]int {
-	var out [][2]int
-	for i := 0; ; {
-		j := strings.Index(v[i:], "://")
-		if j < 0 {
-			return out
-		}
-		sep := i + j
-		i = sep + 3
-		start := sep
-		for start > 0 && isSchemeChar(v[start-1]) {
-			start--
-		}
-		for start < sep && !(v[start] >= 'a' && v[start] <= 'z' || v[start] >= 'A' && v[start] <= 'Z') {
-			start++
-		}
-		if start == sep || (len(out) > 0 && start < out[len(out)-1][1]) {
-			continue
-		}
-		out = append(out, [2]int{start, sep + 3})
-	}
-}
-
-// webhookHosts carry the secret of a webhook URL in its path (or sign it in its query): the
-// whole URL is a credential. Subdomains count too.
-var webhookHosts = []string{
-	"hooks.slack.com", "hooks.slack-gov.com", "webhook.office.com", "outlook.office.com",
-	"outlook.office365.com", "discord.com", "discordapp.com", "chat.googleapis.com", "api.telegram.org",
-	"maker.ifttt.com", "hooks.zapier.com", "logic.azure.com", "webhook.site",
-}
-
-// redactURLs replaces the userinfo password of every URL in v (and a bare userinfo that looks
-// like a token). whole is true when a URL is a webhook, whose secret is its path.
-func redactURLs(v string) (out string, whole bool) {
-	starts := urlStarts(v)
-	if starts == nil {
-		return v, false
-	}
-	var b strings.Builder
-	last := 0
-	for i, m := range starts {
-		end := len(v)
-		if i+1 < len(starts) {
-			end = starts[i+1][0]
-		}
-		if ws := strings.IndexAny(v[m[0]:end], " \t\r\n\"'<>"); ws >= 0 {
-			end = m[0] + ws
-		}
-		authStart := m[1]
-		authEnd := end
-		if k := strings.IndexAny(v[authStart:end], "/?#"); k >= 0 {
-			authEnd = authStart + k
-		}
-		authority := v[authStart:authEnd]
-		host := authority
-		if at := strings.LastIndexByte(authority, '@'); at >= 0 {
-			host = authority[at+1:]
-			userinfo := authority[:at]
-			b.WriteString(v[last:authStart])
-			if user, _, ok := strings.Cut(userinfo, ":"); ok {
-				b.WriteString(user + ":" + Redacted)
-			} else if looksLikeToken(userinfo) {
-				b.WriteString(Redacted)
-			} else {
-				b.WriteString(userinfo)
-			}
-			last = authStart + at
-		}
-		if isWebhook(host, v[authEnd:end]) {
-			return "", true
-		}
-	}
-	b.WriteString(v[last:])
-	return b.String(), false
-}
-
-func isWebhook(host, rest string) bool {
-	host = strings.ToLower(host)
-	if h, _, ok := strings.Cut(host, ":"); ok && !strings.HasPrefix(host, "[") {
-		host = h
-	}
-	host = strings.TrimSuffix(host, ".")
-	for _, w := range webhookHosts {
-		if host == w || strings.HasSuffix(host, "."+w) {
-			return true
-		}
-	}
-	path, _, _ := strings.Cut(rest, "?")
-	return strings.Contains(strings.ToLower(path), "hook")
-}
-
-// looksLikeToken: a bare userinfo (https://TOKEN@host) that is long, or mixes letters and
-// digits beyond a plain user name.
-func looksLikeToken(s string) bool {
-	if len(s) >= 24 {
-		return true
-	}
-	digits, letters := 0, 0
-	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
-			digits++
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			letters++
-		}
-	}
-	return len(s) >= 16 && digits >= 4 && letters >= 4
-}
-
-// redactPairs replaces the value of every key=value and key: value pair whose key looks like
-// a credential: query and fragment parameters, libpq and ADO.NET connection strings,
-// properties, YAML and JSON. A key is a letter then letters, digits, _ . -, at the start or
-// after whitespace or one of ; & , ? # { (, optionally in quotes. "=" may have blanks around
-// it; ":" needs a blank after it, or a closing quote before it (JSON).
-func redactPairs(v string, r Redactor) string {
-	var b strings.Builder
-	last := 0
-	for i := 0; i < len(v); {
-		j := strings.IndexAny(v[i:], "=:")
-		if j < 0 {
-			break
-		}
-		sep := i + j
-		i = sep + 1
-		keyStart, keyEnd, quoted, ok := pairKey(v, sep)
-		if !ok || !r.LooksSecret(v[keyStart:keyEnd]) {
-			continue
-		}
-		valStart := sep + 1
-		if v[sep] == ':' {
-			blanks := valStart
-			for blanks < len(v) && (v[blanks] == ' ' || v[blanks] == '\t') {
-				blanks++
-			}
-			if blanks == valStart && !quoted {
-				continue // host:port, scheme://
-			}
-			valStart = blanks
-		} else {
-			for valStart < len(v) && (v[valStart] == ' ' || v[valStart] == '\t') {
-				valStart++
-			}
-		}
-		valEnd, ok := pairValue(v, valStart)
-		if !ok {
-			continue
-		}
-		val := v[valStart:valEnd]
-		if q := val[0]; q == '"' || q == '\'' {
-			closed := len(val) >= 2 && val[len(val)-1] == q
-			inner := val[1:]
-			if closed {
-				inner = val[1 : len(val)-1]
-			}
-			if inner == Redacted {
-				continue
-			}
-			b.WriteString(v[last:valStart])
-			b.WriteByte(q)
-			b.WriteString(Redacted)
-			if closed {
-				b.WriteByte(q)
-			}
-		} else {
-			if val == Redacted {
-				continue
-			}
-			b.WriteString(v[last:valStart])
-			b.WriteString(Redacted)
-		}
-		last = valEnd
-		i = valEnd
-	}
-	if last == 0 {
-		return v
-	}
-	b.WriteString(v[last:])
-	return b.String()
-}
+func isQuote(c byte) bool { return c == '"' || c == '\'' }
 
 // charSet is a set of bytes.
 type charSet [256]bool
@@ -414,85 +354,190 @@ func chars(s string) (t charSet) {
 	return t
 }
 
+const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
 var (
-	beforeKey = chars(" \t\r\n;&,?#{(")        // what may come before a key
-	valueStop = chars(" \t\r\n\v\f;&,#\"'}])") // what ends an unquoted value
-	spaces    = chars(" \t\r\n\v\f")           // what ends a bare user:password@
-	keyChar   = chars("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+	// keyChar: what keys are made of; bytes of UTF-8 (or Latin-1) letters included, so that a
+	// key written in another language does not hide the credential word after it.
+	keyChar = func() charSet {
+		t := chars(letters + "_.-")
+		for c := 0x80; c < 0x100; c++ {
+			t[c] = true
+		}
+		return t
+	}()
+	blank     = chars(" \t")
+	space     = chars(" \t\r\n\v\f")
+	lineBreak = chars("\r\n")
+	// valueStop may end an unquoted value, when the next setting or the end of the line follows.
+	valueStop = chars(" \t\v\f;&,\"'}])<>")
+	// glued: after a closing quote or bracket, these end the value; anything else continues it
+	// ("abc"def is one shell word).
+	glued   = chars(" \t\r\n\v\f;&,}])<>/#:=")
+	token68 = chars(letters + "-._~+/")
+	// trigger: the bytes at which scan looks closer.
+	trigger = chars("=:<-@ \t\n")
+	// flagAfter: what may come before a command-line flag.
+	flagAfter = chars(" \t\r\n\"'[(,=`")
 )
 
-// pairKey finds the key that ends before the separator at sep.
-func pairKey(v string, sep int) (start, end int, quoted, ok bool) {
-	end = sep
-	for end > 0 && (v[end-1] == ' ' || v[end-1] == '\t') {
-		end--
-	}
-	if end > 0 && (v[end-1] == '"' || v[end-1] == '\'') {
-		end--
-		quoted = true
-	}
-	start = end
-	for start > 0 && keyChar[v[start-1]] {
-		start--
-	}
-	if start == end || !(v[start] >= 'a' && v[start] <= 'z' || v[start] >= 'A' && v[start] <= 'Z') {
-		return 0, 0, false, false
-	}
-	before := start
-	if before > 0 && (v[before-1] == '"' || v[before-1] == '\'') {
-		before--
-	}
-	if before > 0 && !beforeKey[v[before-1]] {
-		return 0, 0, false, false
-	}
-	return start, end, quoted, true
+type plainMemo struct {
+	from, end int
+	eol       bool
+	encl      byte
 }
 
-// pairValue is the end of the value that starts at start: a quoted string closed on its line,
-// or a run of characters up to whitespace or one of ; & , # " ' } ] ). An unclosed quote is
-// the quote alone, whose value then is the run after it. (A scan for a closing quote ends at
-// the next quote of the line, which is then passed: each byte is scanned about once.)
-func pairValue(v string, start int) (int, bool) {
-	if start >= len(v) {
-		return 0, false
+// span is a part of the value that a rendering replaces with Redacted; with quote, "[REDACTED]"
+// between two of it.
+type span struct {
+	start, end int
+	quote      byte
+}
+
+// redaction is one value being redacted: the spans found so far, and the state of the scan.
+type redaction struct {
+	v     string
+	r     Redactor
+	spans []span
+	// pending: a setting's name field named a credential (name: DB_PASSWORD); its value field
+	// is one.
+	pending bool
+	// atDone: the bare userinfo rule has looked at the token up to here.
+	atDone int
+	// noClose: a scan for a closing quote from before here found none, for " and '; the same
+	// for brackets [ and {, and for {...} on a line (ODBC). The scans that could go to the end
+	// of the value do so once.
+	noClose   [2]int
+	noBracket [2]int
+	noODBC    int
+	// closing: where the closing tags are, by name; delims: where the lines that could end a
+	// heredoc are, by their text.
+	closing map[string][]int
+	delims  map[string][]int
+	// lastPlain, lastLine: the last plainEnd and restOfLine; blockEnd: the end of the last
+	// block; lastBracket: the last closeBracket that matched, which holds those inside it.
+	lastPlain, lastLine plainMemo
+	blockEnd            int
+	lastBracket         [2]int
+	// seen caches LooksSecret by key: keys repeat.
+	seen map[string]bool
+}
+
+func (x *redaction) looksSecret(name string) bool {
+	if len(name) > 64 {
+		return x.r.LooksSecret(name)
 	}
-	switch q := v[start]; q {
-	case '"', '\'':
-		for k := start + 1; k < len(v) && v[k] != '\n'; k++ {
-			if q == '"' && v[k] == '\\' {
-				k++
-				continue
+	if s, ok := x.seen[name]; ok {
+		return s
+	}
+	s := x.r.LooksSecret(name)
+	if x.seen == nil {
+		x.seen = make(map[string]bool)
+	}
+	if len(x.seen) < 4096 {
+		x.seen[name] = s
+	}
+	return s
+}
+
+// add hides v[start:end], unless it is empty or already Redacted (or a part of Redacted: a
+// value that ends at ] may be read without it).
+func (x *redaction) add(start, end int, quote byte) {
+	for end > start && (x.v[end-1] == '\r' || x.v[end-1] == '\n') {
+		end--
+	}
+	if start >= end || (strings.HasPrefix(x.v[start:], Redacted) && end <= start+len(Redacted)) ||
+		(quote != 0 && x.v[start:end] == string(quote)+Redacted+string(quote)) {
+		return
+	}
+	x.spans = append(x.spans, span{start, end, quote})
+}
+
+// apply writes the value with its spans replaced, overlapping spans merged.
+func (x *redaction) apply() string {
+	if len(x.spans) == 0 {
+		return x.v
+	}
+	slices.SortStableFunc(x.spans, func(a, b span) int {
+		if a.start != b.start {
+			return a.start - b.start
+		}
+		if a.end != b.end {
+			return b.end - a.end // the longest first: its quote, if any, is written
+		}
+		return int(a.quote) - int(b.quote)
+	})
+	var b strings.Builder
+	b.Grow(len(x.v))
+	last := 0
+	for i := 0; i < len(x.spans); {
+		s := x.spans[i]
+		end := s.end
+		j := i + 1
+		for ; j < len(x.spans) && x.spans[j].start <= end; j++ {
+			end = max(end, x.spans[j].end)
+		}
+		b.WriteString(x.v[last:s.start])
+		if s.quote != 0 && end == s.end {
+			b.WriteByte(s.quote)
+			b.WriteString(Redacted)
+			b.WriteByte(s.quote)
+		} else {
+			b.WriteString(Redacted)
+		}
+		last, i = end, j
+	}
+	b.WriteString(x.v[last:])
+	return b.String()
+}
+
+// scan runs the rules for settings over the value, in one pass: at = and : a key and its
+// value, at < an XML element, at - a command-line flag, at @ a bare userinfo, after a word an
+// Authorization scheme or netrc's password, at the start of a line a directive. The pass goes
+// on inside what a rule hid (from the start of a value, not past it): a value that a rule
+// reads too long may hold a setting of its own. The scans that could then repeat remember
+// their answers, so that each byte is looked at a bounded number of times.
+func (x *redaction) scan() {
+	v := x.v
+	x.lineStart(0)
+	for i := 0; i < len(v); {
+		c := v[i]
+		if !trigger[c] {
+			i++
+			continue
+		}
+		next := i + 1
+		switch c {
+		case '=', ':':
+			next = x.pair(i)
+		case '<':
+			x.xml(i)
+		case '-':
+			if i == 0 || flagAfter[v[i-1]] {
+				next = x.flag(i)
 			}
-			if v[k] == q {
-				return k + 1, true
+		case '@':
+			x.userinfo(i)
+		case ' ', '\t':
+			if i > 0 && isLetter(v[i-1]) {
+				x.afterWord(i)
+			}
+		case '\n':
+			if i+1 < len(v) && (keyChar[v[i+1]] || blank[v[i+1]]) {
+				x.lineStart(i + 1)
 			}
 		}
-		start++ // unclosed: the run after the quote
+		i = max(next, i+1)
 	}
-	k := start
-	for k < len(v) && !valueStop[v[k]] {
-		k++
-	}
-	return k, k > start
 }
 
-// redactBareUserinfo redacts user:password@host without a scheme at the start of a value, as
-// in Go's MySQL DSN (user:password@tcp(db:3306)/app).
-func redactBareUserinfo(v string) string {
-	user := 0
-	for user < len(v) && keyChar[v[user]] {
-		user++
+// lineEnd is the index of the line break that ends the line holding i, or len(v).
+func lineEnd(v string, i int) int {
+	if i >= len(v) {
+		return len(v)
 	}
-	if user == 0 || user >= len(v) || v[user] != ':' {
-		return v
+	if j := strings.IndexByte(v[i:], '\n'); j >= 0 {
+		return i + j
 	}
-	pass := user + 1
-	end := pass
-	for end < len(v) && v[end] != '@' && v[end] != '/' && !spaces[v[end]] {
-		end++
-	}
-	if end == pass || end >= len(v) || v[end] != '@' || v[pass:end] == Redacted {
-		return v
-	}
-	return v[:pass] + Redacted + v[end:]
+	return len(v)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -280,6 +283,58 @@ func TestConfigRedactsFilesAndShowsBinaryFilesAsBase64(t *testing.T) {
 		if gotFlat[k] != v {
 			t.Errorf("%s = %q, want %q", k, gotFlat[k], v)
 		}
+	}
+}
+
+// TestConfigHidesCredentialsInFilesThatAreNotUTF8: a Latin-1 application.properties with a
+// password was shown whole, base64-encoded; it is now [REDACTED], while a binary file without
+// a credential stays base64-encoded.
+func TestConfigHidesCredentialsInFilesThatAreNotUTF8(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"application.properties": "# R\xe9glages\ndb.url=jdbc:postgresql://db/app\ndb.password=hunter2\n",
+		"messages.properties":    "greeting=Bonjour \xe0 tous\n",
+		"logo.bin":               "\xff\x00\x01",
+		"app.yaml":               "db:\n  password: |\n    hunter2\n  user: app\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load([]string{"CONFIG_DIR=" + dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, slog.New(slog.DiscardHandler), BuildInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, s.Router(), "GET", PathConfig).Body.String()
+	var got configView
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"application.properties": config.Redacted,
+		"messages.properties":    base64.StdEncoding.EncodeToString([]byte(files["messages.properties"])),
+		"logo.bin":               "/wAB",
+	}
+	for name, v := range want {
+		if got.ConfigBase64[name] != v {
+			t.Errorf("configBase64[%s] = %q, want %q", name, got.ConfigBase64[name], v)
+		}
+	}
+	if got.Config["app.yaml"] != "db:\n  password: |\n    [REDACTED]\n  user: app" {
+		t.Errorf("config[app.yaml] = %q", got.Config["app.yaml"])
+	}
+	for _, b64 := range got.ConfigBase64 {
+		if raw, _ := base64.StdEncoding.DecodeString(b64); strings.Contains(string(raw), "hunter2") {
+			t.Errorf("a password is shown base64-encoded: %s", body)
+		}
+	}
+	if strings.Contains(body, "hunter2") {
+		t.Errorf("a password is shown: %s", body)
 	}
 }
 

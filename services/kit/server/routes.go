@@ -103,7 +103,9 @@ func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 
 // configView is the JSON shape of GET /config. Secrets are config.Secret values, which
 // marshal as "[REDACTED]" whatever they hold. ConfigBase64 holds the config files that are not
-// UTF-8 text, base64-encoded (standard alphabet, padded).
+// UTF-8 text, base64-encoded (standard alphabet, padded), or "[REDACTED]" where
+// config.Redactor.HidesBinary says so (a credential in Latin-1 or UTF-16 text, a keystore, an
+// archive, a random-looking blob).
 type configView struct {
 	Environment  string                   `json:"environment"`
 	Release      string                   `json:"release"`
@@ -126,7 +128,7 @@ func renderConfig(cfg config.Config, build BuildInfo) ([]byte, error) {
 	}
 	binary := make(map[string]string, len(cfg.BinaryFiles))
 	for name, content := range cfg.BinaryFiles {
-		if red.LooksSecret(name) {
+		if red.HidesBinary(name, content) {
 			binary[name] = config.Redacted
 		} else {
 			binary[name] = base64.StdEncoding.EncodeToString(content)
