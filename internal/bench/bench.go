@@ -113,15 +113,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 	}
 	bareCtx, stopBare := context.WithCancel(ctx)
 	defer stopBare()
-	bareURL, _, err := serve(bareCtx, func(ctx context.Context, ln net.Listener) error {
-		// The same server settings as the service: only the handler differs.
-		hs := server.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(body)
-		}), slog.New(slog.DiscardHandler))
-		go func() { <-ctx.Done(); _ = hs.Close() }()
-		return hs.Serve(ln)
-	})
+	bareURL, _, err := serveBare(bareCtx, body)
 	if err != nil {
 		return Report{}, err
 	}
@@ -332,4 +324,17 @@ func fetch(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return io.ReadAll(resp.Body)
+}
+
+// serveBare serves body from a bare net/http handler behind the same server settings as the
+// service's: only the handler differs.
+func serveBare(ctx context.Context, body []byte) (string, <-chan error, error) {
+	return serve(ctx, func(ctx context.Context, ln net.Listener) error {
+		hs := server.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		}), slog.New(slog.DiscardHandler))
+		go func() { <-ctx.Done(); _ = hs.Close() }()
+		return hs.Serve(ln)
+	})
 }

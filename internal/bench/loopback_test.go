@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,14 +47,7 @@ func BenchmarkLoopbackBare(b *testing.B) {
 	body := make([]byte, 280)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	base, _, err := serve(ctx, func(ctx context.Context, ln net.Listener) error {
-		hs := server.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(body)
-		}), slog.New(slog.DiscardHandler))
-		go func() { <-ctx.Done(); _ = hs.Close() }()
-		return hs.Serve(ln)
-	})
+	base, _, err := serveBare(ctx, body)
 	if err != nil {
 		b.Fatal(err)
 	}

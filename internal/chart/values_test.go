@@ -221,17 +221,7 @@ func serviceDir(t *testing.T, files map[string]string) (string, services.Service
 
 // lookup is the value at a dotted path of vals, and whether it is there.
 func lookup(vals map[string]any, path string) (any, bool) {
-	var v any = vals
-	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if v, ok = m[k]; !ok {
-			return nil, false
-		}
-	}
-	return v, true
+	return lookupAny(vals, strings.Split(path, ".")...)
 }
 
 func TestValuesLayerEnvironmentThenServiceThenServiceEnvironmentThenOverrides(t *testing.T) {

@@ -183,20 +183,13 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 		return nil, err
 	}
 	defer r.releaseLock()
-	var st State
-	if err := r.step("terraform init, state of "+s.Env, func() error {
-		if err := r.initTerraform(ctx, "deploy"); err != nil {
-			return err
-		}
-		var err error
-		st, err = r.readState(ctx, false)
-		return err
-	}); err != nil {
+	st, err := r.openState(ctx, "deploy")
+	if err != nil {
 		return nil, err
 	}
 	changed := map[string]string{}
 	to := map[string]int{}
-	err := r.step("roll back "+strings.Join(services.Names(s.Run), ", "), func() error {
+	err = r.step("roll back "+strings.Join(services.Names(s.Run), ", "), func() error {
 		for _, svc := range s.Run {
 			last, err := r.helm.Last(svc.Name)
 			if err != nil {

@@ -49,15 +49,8 @@ func Destroy(ctx context.Context, r *Runner) error {
 	}
 	defer r.releaseLock()
 
-	var st State
-	if err := r.step("terraform init, state of "+s.Env, func() error {
-		if err := r.initTerraform(ctx, "deploy"); err != nil {
-			return err
-		}
-		var err error
-		st, err = r.readState(ctx, false)
-		return err
-	}); err != nil {
+	st, err := r.openState(ctx, "deploy")
+	if err != nil {
 		return err
 	}
 	if st.Namespace != "" && st.Namespace != s.Namespace {

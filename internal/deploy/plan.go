@@ -46,15 +46,8 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	if _, err := r.CheckNamespace(ctx, "plan"); err != nil {
 		return nil, err
 	}
-	var st State
-	if err := r.step("terraform init, state of "+s.Env, func() error {
-		if err := r.initTerraform(ctx, "plan"); err != nil {
-			return err
-		}
-		var err error
-		st, err = r.readState(ctx, false)
-		return err
-	}); err != nil {
+	st, err := r.openState(ctx, "plan")
+	if err != nil {
 		return nil, err
 	}
 	res.Exists = st.Exists

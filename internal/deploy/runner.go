@@ -353,6 +353,21 @@ type State struct {
 	}
 }
 
+// openState runs terraform init for kind ("deploy" or "plan") and reads the environment's
+// state, as one step of the run.
+func (r *Runner) openState(ctx context.Context, kind string) (State, error) {
+	var st State
+	err := r.step("terraform init, state of "+r.S.Env, func() error {
+		if err := r.initTerraform(ctx, kind); err != nil {
+			return err
+		}
+		var err error
+		st, err = r.readState(ctx, false)
+		return err
+	})
+	return st, err
+}
+
 // readState selects the environment's workspace (creating it when create is set) and reads
 // what its state says runs.
 func (r *Runner) readState(ctx context.Context, create bool) (State, error) {

@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,9 +21,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
-	"sigs.k8s.io/yaml"
-
-	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/environments"
@@ -147,23 +141,7 @@ func decodeAll(t *testing.T, manifests []byte) []*unstructured.Unstructured {
 func installGatewayAPI(t *testing.T) {
 	t.Helper()
 	dir := filepath.Join(moduleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "standard")
-	cs, err := apiextclient.NewForConfig(lab.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"gateway.networking.k8s.io_httproutes.yaml", "gateway.networking.k8s.io_gateways.yaml", "gateway.networking.k8s.io_gatewayclasses.yaml"} {
-		raw, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(raw, &crd); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Create(t.Context(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	installCRDs(t, dir, "gateway.networking.k8s.io_httproutes.yaml", "gateway.networking.k8s.io_gateways.yaml", "gateway.networking.k8s.io_gatewayclasses.yaml")
 }
 
 // TestEveryEnvironmentPassesRestrictedPodSecurity server-side dry-runs every environment's

@@ -13,9 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,23 +38,7 @@ func installCertManagerCRDs(t *testing.T) {
 	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
 		t.Fatalf("cert-manager module: %v %s", err, out)
 	}
-	cs, err := apiextclient.NewForConfig(lab.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"cert-manager.io_certificates.yaml", "cert-manager.io_clusterissuers.yaml"} {
-		raw, err := os.ReadFile(filepath.Join(mod.Dir, "deploy", "crds", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var crd apiextensionsv1.CustomResourceDefinition
-		if err := yaml.Unmarshal(raw, &crd); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Create(t.Context(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	installCRDs(t, filepath.Join(mod.Dir, "deploy", "crds"), "cert-manager.io_certificates.yaml", "cert-manager.io_clusterissuers.yaml")
 }
 
 // TestEveryEnvironmentsHTTPRouteAndIngressAreAdmittedAndReadBack creates, for real, every
