@@ -15,6 +15,7 @@ import (
 
 	"github.com/dtap-platform/monorepo/internal/rollout"
 	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/internal/testfiles"
 	"github.com/dtap-platform/monorepo/internal/tf"
 )
 
@@ -28,7 +29,7 @@ func fakeRepo(t *testing.T) string {
 		t.Skipf("the go command is not on PATH (%v): Resolve discovers the services with go list", err)
 	}
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{
+	testfiles.Write(t, root, map[string]string{
 		"go.mod":                  "module example.com/fake\n\ngo 1.26\n",
 		"services/api/main.go":    mainGo,
 		"services/api-gw/main.go": mainGo,
@@ -38,19 +39,6 @@ func fakeRepo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
-}
-
-func writeFiles(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // isolate makes the local kind cluster the target: no kubeconfig in a fresh home directory,
@@ -220,9 +208,9 @@ func TestResolveRefusesBadSettingsNamingTheCauseAndTheFix(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
 	kubeconfig := filepath.Join(t.TempDir(), "config")
-	writeFiles(t, filepath.Dir(kubeconfig), map[string]string{"config": twoContexts})
+	testfiles.Write(t, filepath.Dir(kubeconfig), map[string]string{"config": twoContexts})
 	backend := filepath.Join(t.TempDir(), "backend.hcl")
-	writeFiles(t, filepath.Dir(backend), map[string]string{"backend.hcl": "bucket = \"x\"\n"})
+	testfiles.Write(t, filepath.Dir(backend), map[string]string{"backend.hcl": "bucket = \"x\"\n"})
 	tests := []struct {
 		name    string
 		env     string
@@ -326,7 +314,7 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
 	kubeconfig := filepath.Join(t.TempDir(), "config")
-	writeFiles(t, filepath.Dir(kubeconfig), map[string]string{"config": twoContexts})
+	testfiles.Write(t, filepath.Dir(kubeconfig), map[string]string{"config": twoContexts})
 
 	s, err := resolve(t, root, "staging", ForDeploy, map[string]string{
 		"KUBECONFIG": kubeconfig, "KUBE_CONTEXT": "prod-eu", "REGISTRY": "registry.example.com/team/",
@@ -339,7 +327,7 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 	}
 
 	// A current context in ~/.kube/config is a configured cluster too: it needs a registry.
-	writeFiles(t, filepath.Join(os.Getenv("HOME"), ".kube"), map[string]string{"config": twoContexts})
+	testfiles.Write(t, filepath.Join(os.Getenv("HOME"), ".kube"), map[string]string{"config": twoContexts})
 	_, err = resolve(t, root, "staging", ForDeploy, nil)
 	wantError(t, err, []string{"REGISTRY is not set"})
 	s, err = resolve(t, root, "staging", ForDeploy, map[string]string{"REGISTRY": "registry.example.com"})
@@ -596,7 +584,7 @@ func TestResolveChecksValuesFilesAgainstTheChart(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
 	dir := t.TempDir()
-	writeFiles(t, dir, map[string]string{
+	testfiles.Write(t, dir, map[string]string{
 		"ok.yaml":      "replicaCount: 2\nlogLevel: warn\n",
 		"unknown.yaml": "nosuchkey: 1\n",
 		"typo.yaml":    "replicaCount: two\n",
@@ -641,7 +629,7 @@ func TestResolveChecksValuesFilesAgainstTheChart(t *testing.T) {
 func TestResolveChecksEachServicesDeployDescription(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
-	writeFiles(t, root, map[string]string{"services/api-gw/values-staging.yaml": "replicas: 3\n"})
+	testfiles.Write(t, root, map[string]string{"services/api-gw/values-staging.yaml": "replicas: 3\n"})
 	// dev does not read api-gw's staging file.
 	if _, err := resolve(t, root, "dev", ForDeploy, nil); err != nil {
 		t.Errorf("dev: %v", err)

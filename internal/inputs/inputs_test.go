@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/internal/testfiles"
 )
 
 // The module the tests work on: service a links lib, service b does not.
@@ -49,19 +50,6 @@ func tools(t *testing.T) {
 	t.Setenv("GIT_COMMITTER_EMAIL", "committer@example.com")
 }
 
-func write(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func runGit(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
@@ -91,7 +79,7 @@ func repo(t *testing.T, branch string) (root, first string) {
 	tools(t)
 	root = t.TempDir()
 	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(root))
-	write(t, root, moduleFiles)
+	testfiles.Write(t, root, moduleFiles)
 	runGit(t, root, "init", "-q", "-b", branch)
 	return root, commitAll(t, root, "the module", day)
 }
@@ -167,7 +155,7 @@ func TestATagChangesExactlyWhenTheServicesInputsDo(t *testing.T) {
 			root, _ := repo(t, "main")
 			if tt.removeFile != "" {
 				// The file exists in the "before" tree and is removed for the "after" one.
-				write(t, root, tt.edit)
+				testfiles.Write(t, root, tt.edit)
 			}
 			before := tags(t, root)
 			if tt.removeFile != "" {
@@ -175,7 +163,7 @@ func TestATagChangesExactlyWhenTheServicesInputsDo(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				write(t, root, tt.edit)
+				testfiles.Write(t, root, tt.edit)
 			}
 			after := tags(t, root)
 			if changed := before["a"] != after["a"]; changed != tt.aChanges {
@@ -228,9 +216,9 @@ func TestInputsListTheFilesAServiceLinks(t *testing.T) {
 func TestRevisionIsTheLastCommitThatChangedTheInputs(t *testing.T) {
 	root, first := repo(t, "main")
 
-	write(t, root, map[string]string{"README.md": "# m, documented\n"})
+	testfiles.Write(t, root, map[string]string{"README.md": "# m, documented\n"})
 	commitAll(t, root, "docs only", day.Add(time.Hour))
-	write(t, root, map[string]string{"go.mod": "module example.com/m\n\n// a comment changes nothing compiled\ngo 1.26\n"})
+	testfiles.Write(t, root, map[string]string{"go.mod": "module example.com/m\n\n// a comment changes nothing compiled\ngo 1.26\n"})
 	commitAll(t, root, "go.mod comment", day.Add(2*time.Hour))
 
 	a, err := Of(t.Context(), root, svcA, Options{})
@@ -245,7 +233,7 @@ func TestRevisionIsTheLastCommitThatChangedTheInputs(t *testing.T) {
 		t.Errorf("String = %q, want %q", rev.String(), first)
 	}
 
-	write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 2 }\n"})
+	testfiles.Write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 2 }\n"})
 	libCommit := commitAll(t, root, "lib", day.Add(3*time.Hour))
 	a, err = Of(t.Context(), root, svcA, Options{})
 	if err != nil {
@@ -262,13 +250,13 @@ func TestRevisionIsTheLastCommitThatChangedTheInputs(t *testing.T) {
 		t.Errorf("revision of b after the lib commit = %+v, want %s: b does not link lib", rev, first)
 	}
 
-	write(t, root, map[string]string{"go.mod": "module example.com/m\n\n// a comment changes nothing compiled\ngo 1.26.0\n"})
+	testfiles.Write(t, root, map[string]string{"go.mod": "module example.com/m\n\n// a comment changes nothing compiled\ngo 1.26.0\n"})
 	goCommit := commitAll(t, root, "go directive", day.Add(4*time.Hour))
 	if rev := RevisionOf(t.Context(), root, b); rev.Commit != goCommit {
 		t.Errorf("revision of b after a go directive commit = %+v, want %s", rev, goCommit)
 	}
 
-	write(t, root, map[string]string{"services/a/main.go": "package main\n\nimport \"example.com/m/lib\"\n\nfunc main() { _ = lib.F() + 1 }\n"})
+	testfiles.Write(t, root, map[string]string{"services/a/main.go": "package main\n\nimport \"example.com/m/lib\"\n\nfunc main() { _ = lib.F() + 1 }\n"})
 	rev = RevisionOf(t.Context(), root, a)
 	if !rev.Dirty || rev.String() != goCommit+"-dirty" {
 		t.Errorf("revision of a with an edited file = %+v (%s), want %s-dirty", rev, rev, goCommit)
@@ -276,7 +264,7 @@ func TestRevisionIsTheLastCommitThatChangedTheInputs(t *testing.T) {
 	if rev := RevisionOf(t.Context(), root, b); rev.Dirty {
 		t.Errorf("b is dirty after an edit to a: %+v", rev)
 	}
-	write(t, root, map[string]string{"services/a/new_test.go": "package main\n", "README.md": "# edited\n"})
+	testfiles.Write(t, root, map[string]string{"services/a/new_test.go": "package main\n", "README.md": "# edited\n"})
 	if rev := RevisionOf(t.Context(), root, b); rev.Dirty {
 		t.Errorf("b is dirty after a README and test-file edit: %+v", rev)
 	}
@@ -286,7 +274,7 @@ func TestRevisionWithoutHistoryIsUnknown(t *testing.T) {
 	tools(t)
 	root := t.TempDir()
 	t.Setenv("GIT_CEILING_DIRECTORIES", filepath.Dir(root))
-	write(t, root, moduleFiles)
+	testfiles.Write(t, root, moduleFiles)
 	a, err := Of(t.Context(), root, svcA, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +289,7 @@ func reasons(c Change) []Reason { return c.Reasons }
 func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 	t.Run("an edited lib affects a only, naming lib's file", func(t *testing.T) {
 		root, first := repo(t, "main")
-		write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 2 }\n", "README.md": "# x\n"})
+		testfiles.Write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 2 }\n", "README.md": "# x\n"})
 		r, err := Affected(t.Context(), root, "HEAD", Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -319,7 +307,7 @@ func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 	})
 	t.Run("a new service folder is a new service", func(t *testing.T) {
 		root, _ := repo(t, "main")
-		write(t, root, map[string]string{"services/c/main.go": "package main\n\nfunc main() {}\n", "services/c/values.yaml": "replicaCount: 1\n"})
+		testfiles.Write(t, root, map[string]string{"services/c/main.go": "package main\n\nfunc main() {}\n", "services/c/values.yaml": "replicaCount: 1\n"})
 		r, err := Affected(t.Context(), root, "HEAD", Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -350,9 +338,9 @@ func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 	})
 	t.Run("a changed deploy description is a release change, not an image change", func(t *testing.T) {
 		root, _ := repo(t, "main")
-		write(t, root, map[string]string{"services/a/values.yaml": "replicaCount: 1\n"})
+		testfiles.Write(t, root, map[string]string{"services/a/values.yaml": "replicaCount: 1\n"})
 		commitAll(t, root, "values", day.Add(time.Hour))
-		write(t, root, map[string]string{"services/a/values.yaml": "replicaCount: 2\n"})
+		testfiles.Write(t, root, map[string]string{"services/a/values.yaml": "replicaCount: 2\n"})
 		r, err := Affected(t.Context(), root, "HEAD", Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -370,7 +358,7 @@ func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 	})
 	t.Run("a chart change is a release change of every service", func(t *testing.T) {
 		root, _ := repo(t, "main")
-		write(t, root, map[string]string{".helm/values-dev.yaml": "environment: dev\n"})
+		testfiles.Write(t, root, map[string]string{".helm/values-dev.yaml": "environment: dev\n"})
 		r, err := Affected(t.Context(), root, "HEAD", Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -411,7 +399,7 @@ func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 
 func TestReportJSONHasTheServicesAsTheMatrix(t *testing.T) {
 	root, _ := repo(t, "main")
-	write(t, root, map[string]string{
+	testfiles.Write(t, root, map[string]string{
 		"Dockerfile":             "FROM golang:1.26-bookworm\nRUN true\n",
 		"services/c/main.go":     "package main\n\nfunc main() {}\n",
 		"services/b/values.yaml": "replicaCount: 3\n",
@@ -450,7 +438,7 @@ func TestReportJSONHasTheServicesAsTheMatrix(t *testing.T) {
 func TestDefaultBase(t *testing.T) {
 	t.Run("without a main branch it is HEAD~1", func(t *testing.T) {
 		root, first := repo(t, "trunk")
-		write(t, root, map[string]string{"README.md": "# 2\n"})
+		testfiles.Write(t, root, map[string]string{"README.md": "# 2\n"})
 		commitAll(t, root, "second", day.Add(time.Hour))
 		got, err := DefaultBase(t.Context(), root)
 		if err != nil || got != first {
@@ -460,12 +448,12 @@ func TestDefaultBase(t *testing.T) {
 	t.Run("on a branch it is the merge-base with main", func(t *testing.T) {
 		root, first := repo(t, "main")
 		runGit(t, root, "checkout", "-q", "-b", "feature")
-		write(t, root, map[string]string{"README.md": "# 2\n"})
+		testfiles.Write(t, root, map[string]string{"README.md": "# 2\n"})
 		commitAll(t, root, "second", day.Add(time.Hour))
-		write(t, root, map[string]string{"README.md": "# 3\n"})
+		testfiles.Write(t, root, map[string]string{"README.md": "# 3\n"})
 		commitAll(t, root, "third", day.Add(2*time.Hour))
 		runGit(t, root, "checkout", "-q", "main")
-		write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 3 }\n"})
+		testfiles.Write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 3 }\n"})
 		commitAll(t, root, "main moved on", day.Add(3*time.Hour))
 		runGit(t, root, "checkout", "-q", "feature")
 		got, err := DefaultBase(t.Context(), root)
@@ -475,7 +463,7 @@ func TestDefaultBase(t *testing.T) {
 	})
 	t.Run("on main itself it is HEAD", func(t *testing.T) {
 		root, _ := repo(t, "main")
-		write(t, root, map[string]string{"README.md": "# 2\n"})
+		testfiles.Write(t, root, map[string]string{"README.md": "# 2\n"})
 		second := commitAll(t, root, "second", day.Add(time.Hour))
 		got, err := DefaultBase(t.Context(), root)
 		if err != nil || got != second {

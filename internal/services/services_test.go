@@ -7,21 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-)
 
-// writeFiles writes files (path relative to root -> content) under root.
-func writeFiles(t *testing.T, root string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+	"github.com/dtap-platform/monorepo/internal/testfiles"
+)
 
 // module is a Go module example.com/fake in a temporary directory, with files added to it.
 func module(t *testing.T, files map[string]string) string {
@@ -30,8 +18,8 @@ func module(t *testing.T, files map[string]string) string {
 		t.Skipf("the go command is not on PATH (%v): Discover asks it for the packages", err)
 	}
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"go.mod": "module example.com/fake\n\ngo 1.26\n"})
-	writeFiles(t, root, files)
+	testfiles.Write(t, root, map[string]string{"go.mod": "module example.com/fake\n\ngo 1.26\n"})
+	testfiles.Write(t, root, files)
 	return root
 }
 
@@ -150,7 +138,7 @@ func TestEnvTokenIsTheNameInUpperCaseWithUnderscores(t *testing.T) {
 
 func TestValuesFilesAreTheServicesThenTheEnvironmentsWhenPresent(t *testing.T) {
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{
+	testfiles.Write(t, root, map[string]string{
 		"services/api/values.yaml":         "replicaCount: 1\n",
 		"services/api/values-prod.yaml":    "replicaCount: 3\n",
 		"services/web/values-staging.yaml": "replicaCount: 2\n",

@@ -252,15 +252,7 @@ func TestConfigRedactsFilesAndShowsBinaryFilesAsBase64(t *testing.T) {
 	cfg.Files = map[string]string{"db.url": "postgres://app:hunter2@db/app", "greeting": "hello"}
 	cfg.BinaryFiles = map[string][]byte{"logo.bin": {0xff, 0x00, 0x01}, "tls.key": {0x30, 0x82}}
 	cfg.Env = map[string]string{"APP_DB_PASS": "hunter2", "APP_AUTHOR": "ada"}
-	s, err := New(cfg, slog.New(slog.DiscardHandler), BuildInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := do(t, s.Router(), "GET", PathConfig).Body.String()
-	var got configView
-	if err := json.Unmarshal([]byte(body), &got); err != nil {
-		t.Fatal(err)
-	}
+	body, got := configOf(t, cfg)
 	if strings.Contains(body, "hunter2") {
 		t.Errorf("a password is shown: %s", body)
 	}
@@ -306,15 +298,7 @@ func TestConfigHidesCredentialsInFilesThatAreNotUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler), BuildInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := do(t, s.Router(), "GET", PathConfig).Body.String()
-	var got configView
-	if err := json.Unmarshal([]byte(body), &got); err != nil {
-		t.Fatal(err)
-	}
+	body, got := configOf(t, cfg)
 	want := map[string]string{
 		"application.properties": config.Redacted,
 		"messages.properties":    base64.StdEncoding.EncodeToString([]byte(files["messages.properties"])),
@@ -458,4 +442,19 @@ func TestAnAbortedResponseIsLoggedButNotAsAPanic(t *testing.T) {
 	if !strings.Contains(out, `"route":"/abort"`) || strings.Contains(out, "panic while serving") {
 		t.Errorf("logs:\n%s", out)
 	}
+}
+
+// configOf is GET /config of a server over cfg: the body as served, and decoded.
+func configOf(t *testing.T, cfg config.Config) (string, configView) {
+	t.Helper()
+	s, err := New(cfg, slog.New(slog.DiscardHandler), BuildInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, s.Router(), "GET", PathConfig).Body.String()
+	var got configView
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	return body, got
 }
