@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
@@ -115,9 +116,7 @@ var reservedNamespaces = []string{"default", "kube-system", "kube-public", "kube
 
 var (
 	endsInNumber = regexp.MustCompile(`-[0-9]+$`)
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	secretKey    = regexp.MustCompile(`^[-._a-zA-Z0-9]+$`)
-	hostname     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)*[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 )
 
 // Resolve reads and validates the settings of env for purpose. It has no side effects: it runs
@@ -142,15 +141,15 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 
 	s.Project = or(getenv("PROJECT"), DefaultProject)
-	if !dnsLabel.MatchString(s.Project) || len(s.Project) > 40 || endsInNumber.MatchString(s.Project) {
+	if !isDNSLabel(s.Project) || len(s.Project) > 40 || endsInNumber.MatchString(s.Project) {
 		fail("PROJECT=%q is not a valid project name: use at most 40 lowercase letters, digits and '-', not ending in -<number> (Terraform's kubernetes backend reads such a suffix as a chunk number)", s.Project)
 	}
 	s.Namespace = or(getenv("NAMESPACE"), s.Project+"-"+env)
-	if !dnsLabel.MatchString(s.Namespace) || len(s.Namespace) > 63 {
+	if !isDNSLabel(s.Namespace) {
 		fail("NAMESPACE=%q is not a valid namespace: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit", s.Namespace)
 	}
 	s.StateNamespace = or(getenv("STATE_NAMESPACE"), s.Project+"-system")
-	if !dnsLabel.MatchString(s.StateNamespace) || len(s.StateNamespace) > 63 {
+	if !isDNSLabel(s.StateNamespace) {
 		fail("STATE_NAMESPACE=%q is not a valid namespace: use at most 63 lowercase letters, digits and '-'", s.StateNamespace)
 	}
 	if s.StateNamespace == s.Namespace {
@@ -440,7 +439,7 @@ func ValidateBaseURL(raw string) error {
 		return fmt.Errorf("%q does not start with http:// or https://; %s", raw, fix)
 	case u.Host == "" || u.Hostname() == "":
 		return fmt.Errorf("%q has no host; %s", raw, fix)
-	case (!hostname.MatchString(u.Hostname()) || !labelsFit(u.Hostname())) && net.ParseIP(u.Hostname()) == nil:
+	case !isHostname(u.Hostname()) && net.ParseIP(u.Hostname()) == nil:
 		return fmt.Errorf("%q: %q is not a host name (labels of at most 63 characters, 253 in all); %s", raw, u.Hostname(), fix)
 	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.ForceQuery, u.Fragment != "", strings.Contains(raw, "#"):
 		return fmt.Errorf("%q has a path, query or fragment: a base URL has none; %s", raw, fix)
@@ -554,13 +553,17 @@ func or(v, def string) string {
 	return v
 }
 
-// labelsFit reports whether a DNS name's labels are at most 63 characters, and the name 253.
-func labelsFit(host string) bool {
+// isDNSLabel reports whether v is an RFC 1123 label: at most 63 lowercase letters, digits and
+// '-', starting and ending with a letter or digit.
+func isDNSLabel(v string) bool { return len(validation.IsDNS1123Label(v)) == 0 }
+
+// isHostname reports whether host is a DNS name of RFC 1123 labels, 253 characters at most.
+func isHostname(host string) bool {
 	if len(host) > 253 {
 		return false
 	}
 	for _, l := range strings.Split(host, ".") {
-		if len(l) > 63 {
+		if !isDNSLabel(l) {
 			return false
 		}
 	}
