@@ -162,14 +162,28 @@ var platform struct {
 	v    string
 }
 
-// InputOptions are the build settings that are inputs of every content tag: the builder image
-// and the platform the engine builds for (an arm64 laptop and an amd64 CI runner never share a
-// tag). Without an engine, the platform is left out.
+// InputOptions are the build settings that are inputs of every content tag: the builder and
+// the platform the image is built for (an arm64 laptop and an amd64 CI runner never share a
+// tag).
+//
+// With the docker builder (see Builder), the builder is the builder image and the platform the
+// engine's; without an engine, the platform is left out. With the host builder, the builder is
+// "host" and the host's Go release (HostBuilderImage), so that images of the two builders
+// never share a tag, and the platform is the engine's when one answers (the local cluster runs
+// in it), else linux and the host's arch. An invalid BUILDER counts as docker here: Builder
+// reports it.
 func InputOptions(ctx context.Context) inputs.Options {
 	platform.once.Do(func() {
 		if out, err := DockerOutput(ctx, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"); err == nil {
 			platform.v = strings.TrimSpace(out)
 		}
 	})
+	if b, err := Builder(); err == nil && b == BuilderHost {
+		p := platform.v
+		if p == "" {
+			p = "linux/" + runtime.GOARCH
+		}
+		return inputs.Options{BuilderImage: HostBuilderImage(), Platform: p}
+	}
 	return inputs.Options{BuilderImage: BuilderImage(), Platform: platform.v}
 }

@@ -2,10 +2,10 @@
 //
 // A service's inputs are: the files of every package of this module that it links (from
 // `go list -deps`, test files left out), each third-party module it links at its version and
-// go.sum hash, go.mod's go/toolchain/godebug lines, the Dockerfile, the builder image's name
-// and the build flags. Their digest is the image's content tag: the same inputs give the same
-// tag on any machine, and a change anywhere else (a README, another service, a toolkit
-// dependency) leaves it as it is.
+// go.sum hash, go.mod's go/toolchain/godebug lines, the Dockerfile, the builder (the builder
+// image's name, or the host's Go release) and the build flags. Their digest is the image's
+// content tag: the same inputs give the same tag on any machine, and a change anywhere else (a
+// README, another service, a toolkit dependency) leaves it as it is.
 package inputs
 
 import (
@@ -77,7 +77,7 @@ func (m Manifest) Files() []string {
 
 // Options are the build settings that are inputs too.
 type Options struct {
-	BuilderImage string // GO_IMAGE; empty: DefaultBuilderImage
+	BuilderImage string // the builder: GO_IMAGE, or "host go1.26.8" for the host's go (image.InputOptions); empty: DefaultBuilderImage
 	Platform     string // the engine's os/arch the image is built for, for example linux/amd64
 }
 
