@@ -196,7 +196,8 @@ func (Image) Build(ctx context.Context) error {
 	return nil
 }
 
-// buildImages builds the local images of the services (SERVICES), tagged <service>:<content tag>.
+// buildImages builds the local images of the services (SERVICES), tagged <service>:<content tag>,
+// with the Dockerfile: the images the container tests run, in the local engine.
 func buildImages(ctx context.Context) (map[string]image.Ref, error) {
 	all, err := services.Discover(ctx, ".")
 	if err != nil {
@@ -206,7 +207,7 @@ func buildImages(ctx context.Context) (map[string]image.Ref, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifests, err := inputs.OfAll(ctx, ".", run, image.InputOptions(ctx))
+	manifests, err := inputs.OfAll(ctx, ".", run, image.InputOptionsFor(ctx, image.BuilderDocker))
 	if err != nil {
 		return nil, err
 	}
@@ -262,8 +263,8 @@ func (Kind) Up(ctx context.Context) error {
 	}
 	fmt.Printf("cluster %q %s, ready after %s more; %s in all\n  kubeconfig: %s\n  registry:   %s (push images as %s/<name>:<tag>)\n",
 		o.Name, verb, t.Ready.Round(time.Second), time.Since(start).Round(time.Second), o.Kubeconfig, o.Registry(), o.Registry())
-	if cluster.HasFrontDoor(ctx, o) {
-		fmt.Printf("  front door: 127.0.0.1:%d-%d (node ports; deploy gives each exposed service one)\n", cluster.FrontDoorFirst, cluster.FrontDoorFirst+cluster.FrontDoorPorts-1)
+	if n := cluster.FrontDoorSize(ctx, o); n > 0 {
+		fmt.Printf("  front door: 127.0.0.1:%d-%d (node ports; deploy gives each exposed service one)\n", cluster.FrontDoorFirst, cluster.FrontDoorFirst+n-1)
 	} else {
 		fmt.Printf("  front door: none: this cluster was created before it had one; `go run mage.go kind:down` then `kind:up` recreates it\n")
 	}
@@ -291,11 +292,10 @@ func Deploy(ctx context.Context, env string) error {
 	r.Force = force
 	start := time.Now()
 	res, err := deploy.Deploy(ctx, r)
-	if err != nil {
-		return err
+	if res != nil {
+		fmt.Print(res.Summary(time.Since(start)))
 	}
-	fmt.Print(res.Summary(time.Since(start)))
-	return nil
+	return err
 }
 
 // Plan shows what `deploy env` would change, per service, and changes nothing.

@@ -189,7 +189,10 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 // mappings when it creates a cluster, so the range is mapped up front.
 const (
 	FrontDoorFirst = 30080
-	FrontDoorPorts = 20
+	FrontDoorPorts = 120
+	// MaxPods is the node's pod limit: 50 services in each of dev and test (test runs two
+	// replicas) and the cluster's own pods, within the node's /24 pod range.
+	MaxPods = 250
 )
 
 // clusterConfig points containerd at /etc/containerd/certs.d, where the registry's hosts.toml
@@ -206,17 +209,25 @@ func clusterConfig() *v1alpha4.Cluster {
 		ContainerdConfigPatches: []string{
 			"[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = \"/etc/containerd/certs.d\"",
 		},
+		KubeadmConfigPatches: []string{fmt.Sprintf("kind: KubeletConfiguration\nmaxPods: %d\n", MaxPods)},
 	}
 	v1alpha4.SetDefaultsCluster(c)
 	return c
 }
 
-// HasFrontDoor reports whether the cluster's node maps the front door's ports to 127.0.0.1: a
-// cluster created before the front door existed does not, and kind cannot add them later.
-func HasFrontDoor(ctx context.Context, o Options) bool {
+// FrontDoorSize is how many of the front door's ports, from FrontDoorFirst on, the cluster's
+// node maps to 127.0.0.1: 0 for a cluster created before the front door existed (kind cannot
+// add ports later), fewer than FrontDoorPorts for one created when it had fewer.
+func FrontDoorSize(ctx context.Context, o Options) int {
 	out, err := image.DockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", o.controlPlane())
-	return err == nil && strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst)) &&
-		strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst+FrontDoorPorts-1))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for n < FrontDoorPorts && strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst+n)) {
+		n++
+	}
+	return n
 }
 
 func createHint(err error) string {

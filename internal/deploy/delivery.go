@@ -14,7 +14,6 @@ import (
 	"time"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
@@ -219,23 +218,33 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 	for name := range changed {
 		rollouts[name] = "upgraded"
 	}
-	readyIn, err := r.waitAll(ctx, rollouts, res)
-	if err != nil {
-		return nil, err
+	readyIn, failures := r.waitAll(ctx, rollouts)
+	if len(failures) > 0 {
+		return nil, joinFailures(failures)
 	}
 	if err := r.step("record what runs in the state of "+s.Env, func() error { return r.recordRunning(ctx, st, slices.Collect(maps.Keys(changed))) }); err != nil {
 		return nil, err
 	}
+	live, err := r.observe(ctx)
+	if err != nil {
+		return nil, err
+	}
 	for _, svc := range s.Run {
-		rel, _ := r.helm.Last(svc.Name)
-		b := built{svc: svc, ref: imageOf(rel)}
-		b.merged, _ = s.merged(svc)
-		row, err := r.smoke(ctx, b, "", readyIn[svc.Name], nil)
-		row.Change = or(changed[svc.Name], "unchanged")
-		res.Rows = append(res.Rows, row)
-		if err != nil {
-			return res, err
+		w := &Want{Service: svc, Ref: imageOf(live.Releases[svc.Name])}
+		w.Merged, _ = s.merged(svc)
+		row := Row{Service: svc.Name, Change: or(changed[svc.Name], "unchanged"), Image: w.Ref, Ready: readyIn[svc.Name], URL: r.publicURL(w)}
+		if rel := live.Releases[svc.Name]; rel != nil {
+			row.Revision = rel.Version
 		}
+		if changed[svc.Name] != "" {
+			cfg, err := r.smoke(ctx, w)
+			row.Config = cfg
+			if err != nil {
+				res.Rows = append(res.Rows, row)
+				return res, fmt.Errorf("smoke check %s: %w", svc.Name, err)
+			}
+		}
+		res.Rows = append(res.Rows, row)
 	}
 	res.Steps = r.steps
 	return res, nil
@@ -249,7 +258,11 @@ func (r *Runner) recordRunning(ctx context.Context, st State, names []string) er
 		svcs = map[string]ServiceInputs{}
 	}
 	for _, name := range names {
-		in, err := r.runningInputs(name)
+		rel, err := r.helm.Last(name)
+		if err != nil {
+			return err
+		}
+		in, err := r.runningInputs(name, rel)
 		if err != nil {
 			return err
 		}
@@ -352,10 +365,15 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 			fail("the local cluster does not exist")
 			continue
 		}
+		live, err := r.observe(ctx)
+		if err != nil {
+			fail("unreadable: " + err.Error())
+			continue
+		}
 		found := false
 		for _, svc := range r.S.All {
-			rel, err := r.helm.Last(svc.Name)
-			if err != nil || rel == nil {
+			rel := live.Releases[svc.Name]
+			if rel == nil {
 				continue
 			}
 			found = true
@@ -365,7 +383,7 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 			if rel.Info.Status != helmrelease.StatusDeployed {
 				row.Note = string(rel.Info.Status)
 			}
-			if d, err := r.clients.AppsV1().Deployments(r.S.Namespace).Get(ctx, svc.Name, metav1.GetOptions{}); err == nil {
+			if d, ok := live.Deployments[svc.Name]; ok {
 				row.Ready, row.Desired = d.Status.ReadyReplicas, 1
 				if d.Spec.Replicas != nil {
 					row.Desired = *d.Spec.Replicas
@@ -436,36 +454,19 @@ func WriteStatus(w io.Writer, rows []StatusRow, asJSON bool) error {
 // set, the values deploy would set (the pinned image among them) go to
 // <pins>/<env>/<service>.yaml instead, for Argo CD to give the chart (docs/gitops.md).
 func Render(ctx context.Context, s Settings, out io.Writer, dir, pins string) error {
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, image.InputOptions(ctx))
+	r := NewRunner(s, io.Discard, "render "+s.Env)
+	d, err := r.desire(ctx, State{}, Live{})
 	if err != nil {
 		return err
 	}
-	digest, err := chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
-	if err != nil {
+	if err := r.resolve(ctx, d, d.Names()); err != nil {
 		return err
-	}
-	peers := map[string]int{}
-	merged := map[string]map[string]any{}
-	for _, svc := range s.Run {
-		if merged[svc.Name], err = s.merged(svc); err != nil {
-			return err
-		}
-		peers[svc.Name] = port(merged[svc.Name])
 	}
 	var missing []string
-	pinned := map[string]image.Ref{}
-	for _, svc := range s.Run {
-		ref := image.Ref{Repository: s.ImageRepository(svc.Name), Tag: or(s.ImageTag, manifests[svc.Name].Tag())}
-		d, err := image.Lookup(ctx, ref.Repository, ref.Tag)
-		if err != nil {
-			return err
+	for _, name := range d.Names() {
+		if w := d.Want[name]; w.Ref.Digest == "" {
+			missing = append(missing, fmt.Sprintf("%s (%s:%s)", name, w.Ref.Repository, w.Tag))
 		}
-		if d == "" {
-			missing = append(missing, fmt.Sprintf("%s (%s:%s)", svc.Name, ref.Repository, ref.Tag))
-			continue
-		}
-		ref.Digest = d
-		pinned[svc.Name] = ref
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("not in the registry, so they cannot be pinned by digest: %s; build and push them first (go run mage.go deploy %s, or image:build and push in CI)", strings.Join(missing, ", "), s.Env)
@@ -477,15 +478,18 @@ func Render(ctx context.Context, s Settings, out io.Writer, dir, pins string) er
 	if pins != "" {
 		dirs = append(dirs, filepath.Join(pins, s.Env))
 	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, p := range dirs {
+		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
 		}
 	}
-	var notes []string
-	for _, svc := range s.Run {
-		set := s.overrides(svc, merged[svc.Name], deploySet{chartDigest: digest, peers: peers}, &notes)
-		ref := pinned[svc.Name]
+	for _, name := range d.Names() {
+		w := d.Want[name]
+		svc, ref := w.Service, w.Ref
+		var set map[string]any
+		if err := yaml.Unmarshal([]byte(w.Values[len(w.Values)-1]), &set); err != nil {
+			return err
+		}
 		set["image"] = map[string]any{"repository": ref.Repository, "tag": ref.Tag, "digest": ref.Digest}
 		if pins != "" {
 			b, err := yaml.Marshal(set)

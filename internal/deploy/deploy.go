@@ -12,13 +12,12 @@ import (
 	"sync"
 	"time"
 
+	helmrelease "helm.sh/helm/v3/pkg/release"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/dtap-platform/monorepo/internal/chart"
 	"github.com/dtap-platform/monorepo/internal/cluster"
-	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
 	"github.com/dtap-platform/monorepo/internal/release"
@@ -48,6 +47,8 @@ type Result struct {
 	Rows      []Row
 	Notes     []string
 	Steps     []Step
+	Built     []string          // the services whose image this run built
+	Secrets   map[string]string // service -> the secret version this run wrote
 }
 
 // Row returns the summary row of a service.
@@ -59,17 +60,15 @@ func (r *Result) Row(service string) (Row, bool) {
 	return r.Rows[i], true
 }
 
-// built is one service's image: its inputs, whether this run built it, and its digest.
-type built struct {
-	svc    services.Service
-	ref    image.Ref // repository:tag@digest in the registry
-	built  bool
-	merged map[string]any
-}
-
 // Deploy takes the current source of the run's services to running, smoke-checked releases
 // in the environment. Everything is validated by Resolve before this runs; the first side
 // effect is the local cluster (when it is the target and missing).
+//
+// Its cost follows the change: the environment's desired state is computed once, and each
+// service's fingerprint is compared with what runs (a few list calls); a service that matches
+// is not built, planned, applied, waited for or smoke-checked, and with nothing changed
+// Terraform does not run at all. A rollout that fails rolls back that service alone (or every
+// changed one, with ROLLBACK_SCOPE=environment); the result then comes with the error.
 func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	s := r.S
 	res := &Result{Env: s.Env, Namespace: s.Namespace}
@@ -93,19 +92,22 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	}
 	defer r.releaseLock()
 
-	var st State
-	if err := r.step("terraform init, state of "+s.Env, func() error {
-		if err := r.initTerraform(ctx, "deploy"); err != nil {
-			return err
-		}
+	var (
+		st   State
+		live Live
+	)
+	if err := r.step("state of "+s.Env+" and what runs in "+s.Namespace, func() error {
 		var err error
-		if st, err = r.readState(ctx, true); err != nil {
+		if st, err = r.currentState(ctx); err != nil {
 			return err
 		}
-		if err := r.migrateLocalState(ctx); err != nil {
+		if live, err = r.observe(ctx); err != nil {
 			return err
 		}
-		st, err = r.readState(ctx, true)
+		if recovered, err := r.recoverPending(live, res); err != nil || !recovered {
+			return err
+		}
+		live.Releases, err = r.helm.Current()
 		return err
 	}); err != nil {
 		return nil, err
@@ -114,60 +116,55 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, fmt.Errorf("environment %s runs in namespace %s (its state says so), not %s: set NAMESPACE=%s to deploy there, or destroy it first to move it",
 			s.Env, st.Namespace, s.Namespace, st.Namespace)
 	}
-	keep, err := r.kept(st)
+	var d *Desired
+	if err := r.step("desired state of "+strings.Join(services.Names(s.Run), ", "), func() error {
+		var err error
+		d, err = r.desire(ctx, st, live)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	res.Notes = append(res.Notes, d.Notes...)
+	adoptees, err := r.adoptable(st, live, d)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.step("recover releases left pending", func() error { return r.recoverPending(res) }); err != nil {
-		return nil, err
+	changes := d.Changes(st, live, s.ConfirmRemove)
+	if len(changes) == 0 {
+		fmt.Fprintf(r.Out, "  no changes: every service's fingerprint matches what runs in %s\n", s.Namespace)
+		if err := r.ensureNamespace(ctx, existing); err != nil {
+			return nil, err
+		}
+		res.Rows = r.rows(d, live, nil, nil, nil)
+		if err := r.remember(); err != nil {
+			fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
+		}
+		res.Steps = r.steps
+		return res, nil
 	}
-	adoptees, err := r.adoptable(st, keep)
-	if err != nil {
-		return nil, err
-	}
+	fmt.Fprintf(r.Out, "  changed: %s; unchanged: %d\n", describe(changes), len(d.Want)-len(changes)+countRemoved(changes))
 
-	images, err := r.images(ctx)
-	if err != nil {
+	if err := r.images(ctx, d, changed(changes)); err != nil {
 		return nil, err
 	}
 	if err := r.step("namespace "+s.Namespace, func() error { return r.ensureNamespace(ctx, existing) }); err != nil {
 		return nil, err
 	}
-	secretNames, err := r.writeSecrets(ctx, res)
-	if err != nil {
+	if err := r.writeSecrets(ctx, d, changes); err != nil {
 		return nil, err
 	}
-	frontDoors, err := r.frontDoors(ctx, images, res)
-	if err != nil {
-		return nil, err
-	}
-
-	// What Terraform applies: the run's services from the source, the others as they run.
-	svcs := maps.Clone(keep)
-	digest, err := chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
-	if err != nil {
-		return nil, err
-	}
-	peers := map[string]int{}
-	for name := range svcs {
-		if svc, ok := s.Service(name); ok {
-			if m, err := s.merged(svc); err == nil {
-				peers[name] = port(m)
+	if r.tfr == nil {
+		if err := r.step("terraform init, workspace "+s.Env, func() error {
+			if err := r.initTerraform(ctx, "deploy"); err != nil {
+				return err
 			}
-		}
-	}
-	for _, b := range images {
-		peers[b.svc.Name] = port(b.merged)
-	}
-	for _, b := range images {
-		set := s.overrides(b.svc, b.merged, deploySet{chartDigest: digest, secret: secretNames[b.svc.Name], peers: peers, frontDoor: frontDoors[b.svc.Name]}, &res.Notes)
-		docs, err := s.serviceValues(b.svc, set)
-		if err != nil {
+			_, err := r.tfr.UseWorkspace(ctx, s.Env, true)
+			return err
+		}); err != nil {
 			return nil, err
 		}
-		svcs[b.svc.Name] = ServiceInputs{ImageRepository: b.ref.Repository, ImageTag: b.ref.Tag, ImageDigest: b.ref.Digest, Values: docs}
 	}
-	varsPath, err := r.writeVars("deploy", svcs)
+	varsPath, err := r.writeVars("deploy", d.TerraformServices(st, changes))
 	if err != nil {
 		return nil, err
 	}
@@ -179,68 +176,164 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 
 	planFile := filepath.Join(r.dataDir("deploy"), "deploy.tfplan")
 	defer os.Remove(planFile)
-	var changes []tf.Change
+	var tfChanges []tf.Change
 	if err := r.step("terraform plan", func() error {
 		changed, err := r.tfr.Plan(ctx, planFile, false, varsPath)
 		if err != nil || !changed {
 			return err
 		}
-		changes, err = r.tfr.PlanChanges(ctx, planFile)
+		tfChanges, err = r.tfr.PlanChanges(ctx, planFile)
 		return err
 	}); err != nil {
 		return nil, err
 	}
-	changed := changedServices(changes)
-	res.Changed = len(changes) > 0
-	before, err := r.revisions(slices.Collect(maps.Keys(changed)))
-	if err != nil {
-		return nil, err
+	applied := changedServices(tfChanges)
+	res.Changed = len(applied) > 0
+	before := map[string]int{}
+	for name := range applied {
+		if rel := live.Releases[name]; rel != nil {
+			before[name] = rel.Version
+		}
 	}
 	if r.lockLost() {
 		return nil, fmt.Errorf("the deploy lock of %s was broken while this run held it (go run mage.go unlock by someone else?): nothing was applied; run deploy again", s.Env)
 	}
 	if !res.Changed {
-		fmt.Fprintln(r.Out, "  no changes: every release is up to date, nothing to apply")
-	} else if err := r.step("terraform apply ("+describe(changed)+")", func() error { return r.tfr.Apply(ctx, planFile) }); err != nil {
-		return nil, r.failed(ctx, err, changed, before, varsPath, "the apply failed")
+		fmt.Fprintln(r.Out, "  terraform has nothing to apply: every release already runs these inputs")
+	} else if err := r.step("terraform apply ("+describe(applied)+")", func() error { return r.tfr.Apply(ctx, planFile) }); err != nil {
+		return nil, r.failed(ctx, err, applied, before, varsPath, "the apply failed")
 	}
 
-	readyIn, err := r.waitAll(ctx, changed, res)
-	if err != nil {
-		return nil, r.failed(ctx, err, changed, before, varsPath, "the rollout failed")
-	}
-	r.describe(changed, func(name string) string {
-		in := svcs[name]
-		return fmt.Sprintf("deployed %s:%s", name, in.ImageTag)
-	})
-	for _, b := range images {
-		if err := r.step("smoke check "+b.svc.Name, func() error {
-			row, err := r.smoke(ctx, b, changed[b.svc.Name], readyIn[b.svc.Name], frontDoors[b.svc.Name])
-			res.Rows = append(res.Rows, row)
-			return err
-		}); err != nil {
-			return nil, err
+	readyIn, failures := r.waitAll(ctx, applied)
+	var rollbackErr error
+	if len(failures) > 0 {
+		undo := map[string]string{}
+		for name := range failures {
+			undo[name] = applied[name]
+		}
+		if s.RollbackScope == RollbackEnvironment || ctx.Err() != nil {
+			undo = applied
+		}
+		rollbackErr = r.failed(ctx, joinFailures(failures), undo, before, varsPath, "the rollout failed")
+		if len(undo) == len(applied) {
+			return nil, rollbackErr
+		}
+		for name := range undo {
+			delete(applied, name)
 		}
 	}
-	for name, action := range changed {
+	r.describe(applied, func(name string) string {
+		return fmt.Sprintf("deployed %s:%s", name, d.Want[name].Ref.Tag)
+	})
+	smokeErr := r.smokeAll(ctx, d, applied)
+	if live, err = r.observe(ctx); err != nil {
+		return nil, err
+	}
+	res.Rows = r.rows(d, live, applied, readyIn, failures)
+	for name, action := range applied {
 		if action == "removed" {
 			res.Rows = append(res.Rows, Row{Service: name, Change: "removed"})
 		}
 	}
 	slices.SortFunc(res.Rows, func(a, b Row) int { return strings.Compare(a.Service, b.Service) })
-	r.pruneSecrets(ctx, images)
+	r.pruneSecrets(ctx, applied)
 	if err := r.remember(); err != nil {
 		fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 	}
-	res.Steps = r.steps
-	return res, nil
+	res.Steps, res.Built, res.Secrets = r.steps, r.built, r.wrote
+	return res, errors.Join(rollbackErr, smokeErr)
+}
+
+// currentState reads the environment's state: straight from its Secret when it can, else (or
+// when a local state from before the cluster backend waits to be migrated) with terraform,
+// creating the workspace.
+func (r *Runner) currentState(ctx context.Context) (State, error) {
+	if !r.hasLocalState() {
+		st, ok, err := r.peekState(ctx)
+		if err != nil || ok {
+			return st, err
+		}
+	}
+	if err := r.initTerraform(ctx, "deploy"); err != nil {
+		return State{}, err
+	}
+	if _, err := r.readState(ctx, true); err != nil {
+		return State{}, err
+	}
+	if err := r.migrateLocalState(ctx); err != nil {
+		return State{}, err
+	}
+	return r.readState(ctx, true)
+}
+
+// changed are the names of the services in changes that run after the deploy.
+func changed(changes map[string]string) []string {
+	var out []string
+	for name, action := range changes {
+		if action != "removed" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func countRemoved(changes map[string]string) int {
+	n := 0
+	for _, action := range changes {
+		if action == "removed" {
+			n++
+		}
+	}
+	return n
+}
+
+// rows are the summary's rows of the run's services: applied ones as this run left them,
+// failed ones as rolled back, the others as unchanged, read from what runs.
+func (r *Runner) rows(d *Desired, live Live, applied map[string]string, readyIn map[string]time.Duration, failures map[string]error) []Row {
+	var rows []Row
+	for _, name := range d.Names() {
+		w := d.Want[name]
+		row := Row{Service: name, Change: "unchanged", Image: w.Ref, URL: r.publicURL(w), Config: w.smoked}
+		if rel := live.Releases[name]; rel != nil {
+			row.Revision = rel.Version
+			if row.Image.Digest == "" {
+				row.Image = imageOf(rel)
+			}
+		}
+		switch action := applied[name]; {
+		case failures[name] != nil && live.Releases[name] == nil:
+			row.Change = "failed, first install removed"
+		case failures[name] != nil:
+			row.Change = fmt.Sprintf("failed, rolled back to %d", row.Revision)
+		case action == "upgraded":
+			row.Change, row.Ready = "rolled", readyIn[name]
+		case action != "":
+			row.Change, row.Ready = action, readyIn[name]
+		}
+		if dep, ok := live.Deployments[name]; ok && row.Change == "unchanged" {
+			if progress, done := rollout.Progress(&dep); !done {
+				row.Change = "unchanged (" + progress + ")"
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func joinFailures(failures map[string]error) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(failures)) {
+		errs = append(errs, fmt.Errorf("%s: %w", name, failures[name]))
+	}
+	return errors.Join(errs...)
 }
 
 // kept are the services the state holds and this run does not deploy: passed back with the
 // inputs they were last applied with, so they stay exactly as they run (a release the state
 // holds without its inputs, as after a migration, is passed back as the release runs it). A
 // service whose folder is gone is removed only when CONFIRM_REMOVE names it.
-func (r *Runner) kept(st State) (map[string]ServiceInputs, error) {
+func (r *Runner) kept(st State, live Live) (map[string]ServiceInputs, error) {
 	keep := map[string]ServiceInputs{}
 	var gone []string
 	for _, name := range slices.Sorted(maps.Keys(st.Managed)) {
@@ -257,7 +350,7 @@ func (r *Runner) kept(st State) (map[string]ServiceInputs, error) {
 		in, ok := st.Services[name]
 		if !ok {
 			var err error
-			if in, err = r.runningInputs(name); err != nil {
+			if in, err = r.runningInputs(name, live.Releases[name]); err != nil {
 				return nil, err
 			}
 		}
@@ -273,11 +366,7 @@ func (r *Runner) kept(st State) (map[string]ServiceInputs, error) {
 
 // runningInputs are the inputs of what a release runs now: its image and its values as one
 // document.
-func (r *Runner) runningInputs(name string) (ServiceInputs, error) {
-	rel, err := r.helm.Last(name)
-	if err != nil {
-		return ServiceInputs{}, err
-	}
+func (r *Runner) runningInputs(name string, rel *helmrelease.Release) (ServiceInputs, error) {
 	if rel == nil {
 		return ServiceInputs{}, fmt.Errorf("the state holds release %s, but it does not run in %s: run `go run mage.go deploy %s` with SERVICES including it", name, r.S.Namespace, r.S.Env)
 	}
@@ -292,13 +381,12 @@ func (r *Runner) runningInputs(name string) (ServiceInputs, error) {
 		Values: []string{fmt.Sprintf("# the values of revision %d, as it runs\n%s", rel.Version, doc)}}, nil
 }
 
-// recoverPending repairs the releases a killed run left pending, before anything else runs.
-func (r *Runner) recoverPending(res *Result) error {
-	rels, err := r.helm.List()
-	if err != nil {
-		return err
-	}
-	for _, rel := range rels {
+// recoverPending repairs the releases a killed run left pending, before anything else runs,
+// and reports whether it repaired any.
+func (r *Runner) recoverPending(live Live, res *Result) (bool, error) {
+	recovered := false
+	for _, name := range slices.Sorted(maps.Keys(live.Releases)) {
+		rel := live.Releases[name]
 		if !rel.Info.Status.IsPending() {
 			continue
 		}
@@ -307,182 +395,152 @@ func (r *Runner) recoverPending(res *Result) error {
 		}
 		msg, err := r.helm.Recover(rel.Name)
 		if err != nil {
-			return err
+			return recovered, err
 		}
 		if msg != "" {
+			recovered = true
 			fmt.Fprintf(r.Out, "  recovered: %s\n", msg)
 			res.Notes = append(res.Notes, "recovered: "+msg)
 		}
 	}
-	return nil
+	return recovered, nil
 }
 
-// images resolves the run's images: content tags (or IMAGE_TAG), looked up in the registry;
-// what is missing is built, all at once, then published with reproducible bytes.
-func (r *Runner) images(ctx context.Context) ([]built, error) {
+// images makes the images of the changed services available: looked up in the registry, all
+// at once; what is missing is built and published with reproducible bytes; IMAGE_TAG is added
+// beside each content tag.
+func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 	s := r.S
-	var out []built
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, s.Run, image.InputOptions(ctx))
-	if err != nil {
-		return nil, err
-	}
-	var specs []image.Spec
-	err = r.step("images: look up "+strings.Join(services.Names(s.Run), ", ")+" in "+s.Registry, func() error {
-		for _, svc := range s.Run {
-			m := manifests[svc.Name]
-			// The content tag names the image; IMAGE_TAG, when set, is added beside it (a
-			// pipeline's pr-<number>), except with SKIP_BUILD, where it names an image built
-			// elsewhere.
-			tag := m.Tag()
-			if s.SkipBuild && s.ImageTag != "" {
-				tag = s.ImageTag
-			}
-			repo := s.ImageRepository(svc.Name)
-			merged, err := s.merged(svc)
-			if err != nil {
-				return err
-			}
-			b := built{svc: svc, ref: image.Ref{Repository: repo, Tag: tag}, merged: merged}
-			if pin, ok := s.Pins[svc.Name]; ok {
-				// Promotion: exactly the image that runs upstream, copied by digest when the
-				// registries differ; never rebuilt.
-				ref, err := image.Copy(ctx, pin, repo)
+	if err := r.step("images: look up "+strings.Join(names, ", ")+" in "+s.Registry, func() error {
+		if err := r.resolve(ctx, d, names); err != nil {
+			return err
+		}
+		for _, name := range names {
+			w := d.Want[name]
+			switch {
+			case w.Pinned:
+				ref, err := image.Copy(ctx, s.Pins[name], w.Ref.Repository)
 				if err != nil {
 					return err
 				}
-				b.ref = ref
-				fmt.Fprintf(r.Out, "  %-10s %s (promoted, not rebuilt)\n", svc.Name, ref)
-				out = append(out, b)
-				continue
+				w.Ref = ref
+				fmt.Fprintf(r.Out, "  %-10s %s (promoted, not rebuilt)\n", name, ref)
+			case w.Ref.Digest != "":
+				fmt.Fprintf(r.Out, "  %-10s %s:%s is in the registry (%s): not rebuilt\n", name, w.Ref.Repository, w.Tag, short(w.Ref.Digest))
 			}
-			digest, err := image.Lookup(ctx, repo, tag)
-			switch {
-			case err != nil && !s.SkipBuild:
-				return err
-			case err != nil:
-				fmt.Fprintf(r.Out, "  %s: %v; deploying %s:%s by tag, the cluster pulls it\n", svc.Name, err, repo, tag)
-			case digest != "":
-				b.ref.Digest = digest
-				fmt.Fprintf(r.Out, "  %-10s %s:%s is in the registry (%s): not rebuilt\n", svc.Name, repo, tag, short(digest))
-			case s.SkipBuild:
-				fmt.Fprintf(r.Out, "  %-10s %s:%s is not in the registry and SKIP_BUILD=true: deploying it by tag; the cluster's pull decides\n", svc.Name, repo, tag)
-			default:
-				b.built = true
-				specs = append(specs, image.Spec{Service: svc.Name, Inputs: m, Revision: inputs.RevisionOf(ctx, s.RepoRoot, m),
-					Ref: image.Ref{Repository: repo, Tag: tag}})
-			}
-			out = append(out, b)
 		}
 		return nil
-	})
-	if err != nil {
-		return out, err
+	}); err != nil {
+		return err
 	}
-	if len(specs) == 0 {
-		return out, r.addPipelineTag(ctx, out)
+	var specs []image.Spec
+	for _, name := range names {
+		if w := d.Want[name]; w.Build {
+			specs = append(specs, image.Spec{Service: name, Inputs: w.Inputs, Revision: inputs.RevisionOf(ctx, s.RepoRoot, w.Inputs),
+				Ref: image.Ref{Repository: w.Ref.Repository, Tag: w.Tag}})
+		}
 	}
-	var names []string
-	for _, sp := range specs {
-		names = append(names, sp.Service)
-	}
-	if err := r.step("build "+strings.Join(names, ", "), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
-		return nil, err
-	}
-	err = r.step("publish "+strings.Join(names, ", ")+" to "+s.Registry, func() error {
+	if len(specs) > 0 {
+		builder, err := image.Builder()
+		if err != nil {
+			return err
+		}
+		var built []string
 		for _, sp := range specs {
-			digest, err := image.Publish(ctx, sp, sp.Ref.Repository)
-			if err != nil {
+			built = append(built, sp.Service)
+		}
+		r.built = built
+		if builder == image.BuilderHost {
+			if err := r.step("build and publish "+strings.Join(built, ", ")+" (host go build) to "+s.Registry, func() error {
+				digests, err := image.BuildAndPushAll(ctx, s.RepoRoot, specs, func(svc string) string { return d.Want[svc].Ref.Repository }, r.Out)
+				for svc, digest := range digests {
+					d.Want[svc].Ref.Digest = digest
+				}
+				return err
+			}); err != nil {
 				return err
 			}
-			i := slices.IndexFunc(out, func(b built) bool { return b.svc.Name == sp.Service })
-			out[i].ref.Digest = digest
-			fmt.Fprintf(r.Out, "  %-10s %s:%s@%s (revision %s)\n", sp.Service, sp.Ref.Repository, sp.Ref.Tag, short(digest), sp.Revision)
+			return r.addPipelineTag(ctx, d, names)
 		}
-		return nil
-	})
-	if err != nil {
-		return out, err
+		if err := r.step("build "+strings.Join(built, ", "), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
+			return err
+		}
+		if err := r.step("publish "+strings.Join(built, ", ")+" to "+s.Registry, func() error {
+			for _, sp := range specs {
+				digest, err := image.Publish(ctx, sp, sp.Ref.Repository)
+				if err != nil {
+					return err
+				}
+				d.Want[sp.Service].Ref.Digest = digest
+				fmt.Fprintf(r.Out, "  %-10s %s:%s@%s (revision %s)\n", sp.Service, sp.Ref.Repository, sp.Ref.Tag, short(digest), sp.Revision)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
-	return out, r.addPipelineTag(ctx, out)
+	return r.addPipelineTag(ctx, d, names)
 }
 
 // addPipelineTag tags each image, in its registry, with IMAGE_TAG too (beside its content tag,
-// which stays the image's name), and deploys it under that tag.
-func (r *Runner) addPipelineTag(ctx context.Context, images []built) error {
+// which stays the image's name); the release runs it under that tag.
+func (r *Runner) addPipelineTag(ctx context.Context, d *Desired, names []string) error {
 	if r.S.ImageTag == "" || r.S.SkipBuild {
 		return nil
 	}
-	for i, b := range images {
-		if b.ref.Digest == "" || r.S.Pins[b.svc.Name].Digest != "" {
+	for _, name := range names {
+		w := d.Want[name]
+		if w.Ref.Digest == "" || w.Pinned {
 			continue
 		}
-		if err := image.Tag(ctx, b.ref, r.S.ImageTag); err != nil {
+		if err := image.Tag(ctx, image.Ref{Repository: w.Ref.Repository, Tag: w.Tag, Digest: w.Ref.Digest}, r.S.ImageTag); err != nil {
 			return err
 		}
-		images[i].ref.Tag = r.S.ImageTag
 	}
 	return nil
 }
 
-// writeSecrets writes each run service's SECRET_* values as a versioned Secret, and returns
-// the version each service mounts: a new one when the values changed, the running one when
-// they did not or when none were given.
-func (r *Runner) writeSecrets(ctx context.Context, res *Result) (map[string]string, error) {
-	names := map[string]string{}
+// writeSecrets writes the new secret versions that the desired state of the changed services
+// names (the versions plan named too); nothing is written for the others.
+func (r *Runner) writeSecrets(ctx context.Context, d *Desired, changes map[string]string) error {
 	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
-	err := r.step("secrets", func() error {
-		for _, svc := range r.S.Run {
-			last, err := r.helm.Last(svc.Name)
-			if err != nil {
-				return err
-			}
-			current := release.SecretName(last)
-			if !strings.HasPrefix(current, svc.Name+"-secrets-") {
-				current = "" // a Secret of the user's own (secret.existingSecret): theirs to set
-			}
-			data, given := r.S.Secrets[svc.Name]
-			if !given {
-				if current != "" {
-					names[svc.Name] = current
-				}
-				continue
-			}
-			name, created, err := store.Apply(ctx, svc.Name, data, current)
-			if err != nil {
-				return err
-			}
-			names[svc.Name] = name
+	var names []string
+	for _, name := range d.Names() {
+		if _, given := r.S.Secrets[name]; given && changes[name] != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return r.step("secrets of "+strings.Join(names, ", "), func() error {
+		for _, name := range names {
+			w := d.Want[name]
 			verb := "unchanged, keeps"
-			if created {
+			if w.NewSecret {
+				if err := store.Create(ctx, name, w.Secret, r.S.Secrets[name]); err != nil {
+					return err
+				}
+				r.wrote[name] = w.Secret
 				verb = "new version"
 			}
-			fmt.Fprintf(r.Out, "  %-10s keys %s: %s %s\n", svc.Name, strings.Join(r.S.SecretKeys(svc.Name), ", "), verb, name)
+			fmt.Fprintf(r.Out, "  %-10s keys %s: %s %s\n", name, strings.Join(r.S.SecretKeys(name), ", "), verb, w.Secret)
 		}
 		return nil
 	})
-	return names, err
 }
 
 // adoptable lists the services this run applies (its own and those it keeps) whose release runs
 // in the namespace while the state does not hold it (state lost, or installed by hand), once
 // each proves to be this project's release of that service in this environment. A foreign
 // release of the same name is refused, before anything is built or written.
-func (r *Runner) adoptable(st State, keep map[string]ServiceInputs) ([]string, error) {
-	names := services.Names(r.S.Run)
-	for name := range keep {
-		names = append(names, name)
-	}
+func (r *Runner) adoptable(st State, live Live, d *Desired) ([]string, error) {
+	names := append(d.Names(), slices.Collect(maps.Keys(d.Kept))...)
 	slices.Sort(names)
 	var out []string
 	for _, name := range slices.Compact(names) {
-		if st.Managed[name] {
-			continue
-		}
-		rel, err := r.helm.Last(name)
-		if err != nil {
-			return nil, err
-		}
-		if rel == nil {
+		rel := live.Releases[name]
+		if st.Managed[name] || rel == nil {
 			continue
 		}
 		if err := release.Owned(rel, name, r.S.Env); err != nil {
@@ -542,41 +600,20 @@ func describe(changed map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// revisions are the releases' current revisions (0: not installed), before an apply.
-func (r *Runner) revisions(names []string) (map[string]int, error) {
-	out := map[string]int{}
-	for _, n := range names {
-		rel, err := r.helm.Last(n)
-		if err != nil {
-			return nil, fmt.Errorf("read release %s before the apply (what to roll back to if it fails): %w", n, err)
-		}
-		if rel != nil {
-			out[n] = rel.Version
-		}
-	}
-	return out, nil
-}
-
-// waitAll follows the rollouts of the changed services at once, failing fast, and returns how
-// long each took to be ready.
-func (r *Runner) waitAll(ctx context.Context, changed map[string]string, res *Result) (map[string]time.Duration, error) {
+// waitAll follows the rollouts of the applied services at once, failing fast, and returns how
+// long each took to be ready, and why each that failed did.
+func (r *Runner) waitAll(ctx context.Context, applied map[string]string) (map[string]time.Duration, map[string]error) {
 	took := map[string]time.Duration{}
-	var names []string
-	for name, action := range changed {
-		if action != "removed" {
-			names = append(names, name)
-		}
-	}
+	failures := map[string]error{}
+	names := changed(applied)
 	if len(names) == 0 {
-		return took, nil
+		return took, failures
 	}
-	slices.Sort(names)
 	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
-	err := r.step("rollout "+strings.Join(names, ", "), func() error {
+	_ = r.step("rollout "+strings.Join(names, ", "), func() error {
 		start := time.Now()
 		for _, name := range names {
 			wg.Go(func() {
@@ -584,16 +621,16 @@ func (r *Runner) waitAll(ctx context.Context, changed map[string]string, res *Re
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+					failures[name] = err
 					return
 				}
 				took[name] = time.Since(start)
 			})
 		}
 		wg.Wait()
-		return errors.Join(errs...)
+		return joinFailures(failures)
 	})
-	return took, err
+	return took, failures
 }
 
 // failed puts every service this run changed back where it was, when the apply or a rollout
@@ -639,77 +676,107 @@ func (r *Runner) failed(ctx context.Context, cause error, changed map[string]str
 	return fmt.Errorf("%s in %s: %w\n\nwhat was left:\n  %s\n  %s", what, r.S.Env, cause, strings.Join(report, "\n  "), state)
 }
 
+// smokeAll checks the applied services, several at once, and keeps each one's /config for
+// the summary.
+func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]string) error {
+	names := changed(applied)
+	if len(names) == 0 {
+		return nil
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 8)
+	)
+	return r.step("smoke check "+strings.Join(names, ", "), func() error {
+		for _, name := range names {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				cfg, err := r.smoke(ctx, d.Want[name])
+				mu.Lock()
+				defer mu.Unlock()
+				d.Want[name].smoked = cfg
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				}
+			})
+		}
+		wg.Wait()
+		return joinSorted(errs)
+	})
+}
+
 // smoke checks one service through a port-forward: /readyz answers and /config names the
-// environment. It returns the service's summary row.
-func (r *Runner) smoke(ctx context.Context, b built, action string, ready time.Duration, frontDoor map[string]any) (Row, error) {
-	row := Row{Service: b.svc.Name, Change: or(action, "unchanged"), Image: b.ref, Ready: ready}
-	if action == "upgraded" {
-		row.Change = "rolled"
-	}
-	if last, err := r.helm.Last(b.svc.Name); err == nil && last != nil {
-		row.Revision = last.Version
-	}
-	row.URL = r.publicURL(b, frontDoor)
-	svc, err := r.clients.CoreV1().Services(r.S.Namespace).Get(ctx, b.svc.Name, metav1.GetOptions{})
+// environment; on the embedded cluster its front door answers too. It returns its /config.
+func (r *Runner) smoke(ctx context.Context, w *Want) (map[string]any, error) {
+	name := w.Service.Name
+	svc, err := r.clients.CoreV1().Services(r.S.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return row, fmt.Errorf("no Service %s in %s", b.svc.Name, r.S.Namespace)
+		return nil, fmt.Errorf("no Service %s in %s", name, r.S.Namespace)
 	}
 	if err != nil {
-		return row, err
+		return nil, err
 	}
 	fwd, err := rollout.ForwardService(ctx, r.kube, r.clients, r.S.Namespace, svc.Name, server.PortName)
 	if err != nil {
-		return row, err
+		return nil, err
 	}
 	defer fwd.Close()
-	if row.Config, err = Smoke(ctx, fwd.URL, r.S.Env); err != nil {
-		return row, err
+	cfg, err := Smoke(ctx, fwd.URL, r.S.Env)
+	if err != nil {
+		return cfg, err
 	}
-	if dig(frontDoor, "service", "nodePort") != nil {
+	if dig(w.FrontDoor, "service", "nodePort") != nil {
 		// The URL the summary prints must answer: kube-proxy programs a new node port within
 		// a few seconds.
-		if err := answers(ctx, row.URL, 30*time.Second); err != nil {
-			return row, fmt.Errorf("the front door %s: %w", row.URL, err)
+		if err := answers(ctx, r.publicURL(w), 30*time.Second); err != nil {
+			return cfg, fmt.Errorf("the front door %s: %w", r.publicURL(w), err)
 		}
 	}
-	return row, nil
+	return cfg, nil
 }
 
 // publicURL is where a person reaches the service: the front door's 127.0.0.1 port on the
 // embedded cluster, else its public URL, else how to port-forward to it.
-func (r *Runner) publicURL(b built, frontDoor map[string]any) string {
-	if p, ok := dig(frontDoor, "service", "nodePort").(int); ok && p > 0 {
+func (r *Runner) publicURL(w *Want) string {
+	name, merged := w.Service.Name, w.Merged
+	if p, ok := dig(w.FrontDoor, "service", "nodePort").(int); ok && p > 0 {
 		return fmt.Sprintf("http://127.0.0.1:%d", p)
 	}
-	if dig(frontDoor, "httpRoute", "enabled") == true {
+	if dig(w.FrontDoor, "httpRoute", "enabled") == true {
 		if addr, err := cluster.GatewayAddress(context.Background(), r.S.Cluster); err == nil && addr != "" {
-			host := fmt.Sprintf("%s.%s", b.svc.Name, dig(b.merged, "domain"))
+			host := fmt.Sprintf("%s.%s", name, dig(merged, "domain"))
 			return fmt.Sprintf("http://%s (resolve %s to the Gateway's %s)", host, host, addr)
 		}
 	}
-	if u, ok := r.S.BaseURLs[b.svc.Name]; ok {
+	if u, ok := r.S.BaseURLs[name]; ok {
 		return u
 	}
-	if exposed(b.merged) {
-		if u, _ := dig(b.merged, "baseUrl").(string); u != "" {
+	if exposed(merged) {
+		if u, _ := dig(merged, "baseUrl").(string); u != "" {
 			return u
 		}
-		if d, _ := dig(b.merged, "domain").(string); d != "" {
+		if d, _ := dig(merged, "domain").(string); d != "" {
 			scheme := "http"
-			if tls, _ := dig(b.merged, "ingress", "tls", "enabled").(bool); tls {
+			if tls, _ := dig(merged, "ingress", "tls", "enabled").(bool); tls {
 				scheme = "https"
 			}
-			return fmt.Sprintf("%s://%s.%s", scheme, b.svc.Name, d)
+			return fmt.Sprintf("%s://%s.%s", scheme, name, d)
 		}
 	}
-	return fmt.Sprintf("none: kubectl -n %s port-forward svc/%s 8080:%d", r.S.Namespace, b.svc.Name, port(b.merged))
+	return fmt.Sprintf("none: kubectl -n %s port-forward svc/%s 8080:%d", r.S.Namespace, name, port(merged))
 }
 
-// pruneSecrets removes secret versions no revision of the release still mounts.
-func (r *Runner) pruneSecrets(ctx context.Context, images []built) {
+// pruneSecrets removes secret versions no revision of the applied releases still mounts.
+func (r *Runner) pruneSecrets(ctx context.Context, applied map[string]string) {
 	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
-	for _, b := range images {
-		hist, err := r.helm.History(b.svc.Name)
+	for _, name := range changed(applied) {
+		if _, given := r.S.Secrets[name]; !given {
+			continue
+		}
+		hist, err := r.helm.History(name)
 		if err != nil {
 			continue
 		}
@@ -719,8 +786,8 @@ func (r *Runner) pruneSecrets(ctx context.Context, images []built) {
 				inUse = append(inUse, n)
 			}
 		}
-		if removed, err := store.Prune(ctx, b.svc.Name, inUse); err == nil && len(removed) > 0 {
-			fmt.Fprintf(r.Out, "  removed old secret versions of %s: %s\n", b.svc.Name, strings.Join(removed, ", "))
+		if removed, err := store.Prune(ctx, name, inUse); err == nil && len(removed) > 0 {
+			fmt.Fprintf(r.Out, "  removed old secret versions of %s: %s\n", name, strings.Join(removed, ", "))
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -18,53 +17,58 @@ import (
 // frontDoors gives, on the embedded cluster only, each exposed service of the run a node port
 // that kind maps to 127.0.0.1, and the NetworkPolicy that admits traffic from the node. On any
 // other cluster the Ingress or HTTPRoute is the front door, as configured, and nothing is set.
-func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (map[string]map[string]any, error) {
-	if !r.S.Local {
-		return nil, nil
+// It only reads the cluster: plan and deploy get the same answer.
+func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
+	if !r.S.Local || r.clients == nil {
+		return nil
 	}
 	var want []string
-	for _, b := range images {
-		if exposed(b.merged) {
-			want = append(want, b.svc.Name)
+	for _, name := range d.Names() {
+		if exposed(d.Want[name].Merged) {
+			want = append(want, name)
 		}
 	}
 	if len(want) == 0 {
-		return nil, nil
+		return nil
 	}
 	if r.S.Cluster.Gateway == cluster.GatewayCloudProviderKind {
 		cidrs, err := cluster.KindNetworkCIDRs(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out := map[string]map[string]any{}
 		for _, name := range want {
-			out[name] = GatewayFrontDoor(cidrs)
+			d.Want[name].FrontDoor = GatewayFrontDoor(cidrs)
 		}
-		return out, nil
+		return nil
 	}
-	if !cluster.HasFrontDoor(ctx, r.S.Cluster) {
-		note := fmt.Sprintf("the local cluster %q was created before it had a front door, so nothing answers on 127.0.0.1 for %s: recreate it with `go run mage.go kind:down` then `go run mage.go kind:up` (this deletes what runs there), or use kubectl port-forward",
-			r.S.Cluster.Name, strings.Join(want, ", "))
-		fmt.Fprintf(r.Out, "  note: %s\n", note)
-		res.Notes = append(res.Notes, note)
-		return nil, nil
+	size := cluster.FrontDoorSize(ctx, r.S.Cluster)
+	if size == 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("the local cluster %q was created before it had a front door, so nothing answers on 127.0.0.1 for %s: recreate it with `go run mage.go kind:down` then `go run mage.go kind:up` (this deletes what runs there), or use kubectl port-forward",
+			r.S.Cluster.Name, strings.Join(want, ", ")))
+		return nil
 	}
-	ports, err := r.allocatePorts(ctx, want)
+	ports, full, err := r.allocatePorts(ctx, want, size)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if len(full) > 0 {
+		d.Notes = append(d.Notes, fmt.Sprintf("the embedded cluster's front door has %d ports (%d-%d), all taken: %s got none; reach them with kubectl port-forward, or destroy an environment you no longer need",
+			size, cluster.FrontDoorFirst, cluster.FrontDoorFirst+size-1, strings.Join(full, ", ")))
+	}
+	if len(ports) == 0 {
+		return nil
 	}
 	cidrs, err := r.sourceCIDRs(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[string]map[string]any{}
 	for name, p := range ports {
-		out[name] = map[string]any{
+		d.Want[name].FrontDoor = map[string]any{
 			"service":       map[string]any{"nodePort": p},
 			"networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": cidrs},
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // allocatePorts returns a node port for each of the environment's services: the one its
@@ -72,10 +76,10 @@ func (r *Runner) frontDoors(ctx context.Context, images []built, res *Result) (m
 // and service, so that deploys of two environments at once rarely reach for the same port.
 // The cluster's Services are the record: ports are stable while a Service exists and free again
 // once it is gone, whichever checkout deployed it.
-func (r *Runner) allocatePorts(ctx context.Context, names []string) (map[string]int, error) {
+func (r *Runner) allocatePorts(ctx context.Context, names []string, size int) (map[string]int, []string, error) {
 	list, err := r.clients.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("read the node ports in use: %w", err)
+		return nil, nil, fmt.Errorf("read the node ports in use: %w", err)
 	}
 	taken := map[int]string{}
 	own := map[string]int{}
@@ -90,13 +94,14 @@ func (r *Runner) allocatePorts(ctx context.Context, names []string) (map[string]
 			}
 		}
 	}
-	return assignPorts(taken, own, r.S.Namespace, names)
+	ports, full := assignPorts(taken, own, r.S.Namespace, names, size)
+	return ports, full, nil
 }
 
 // assignPorts keeps each service's own port when it is in the range and picks a free one for
-// the others; it fails, naming who holds them, when none is free.
-func assignPorts(taken map[int]string, own map[string]int, namespace string, names []string) (map[string]int, error) {
-	first, n := cluster.FrontDoorFirst, cluster.FrontDoorPorts
+// the others; full are the services left without one, as every port is taken.
+func assignPorts(taken map[int]string, own map[string]int, namespace string, names []string, n int) (ports map[string]int, full []string) {
+	first := cluster.FrontDoorFirst
 	out := map[string]int{}
 	for _, name := range names {
 		if p, ok := own[name]; ok && p >= first && p < first+n {
@@ -118,17 +123,10 @@ func assignPorts(taken map[int]string, own map[string]int, namespace string, nam
 			}
 		}
 		if _, ok := out[name]; !ok {
-			var who []string
-			for _, p := range slices.Sorted(maps.Keys(taken)) {
-				if p >= first && p < first+n {
-					who = append(who, fmt.Sprintf("%d=%s", p, taken[p]))
-				}
-			}
-			return nil, fmt.Errorf("the embedded cluster's front door has no free port for %s/%s: its %d ports (%d-%d) are taken by %s; destroy an environment you no longer need (go run mage.go destroy -env=<env>)",
-				namespace, name, n, first, first+n-1, strings.Join(who, ", "))
+			full = append(full, name)
 		}
 	}
-	return out, nil
+	return out, full
 }
 
 // sourceCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod

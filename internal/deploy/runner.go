@@ -58,11 +58,13 @@ type Runner struct {
 	target      string // "context X, server Y", for messages
 	kubeContext string // the context the clients use, given to Terraform by name
 	cacheDir    string
+	built       []string          // the services whose image this run built
+	wrote       map[string]string // service -> the secret version this run wrote
 }
 
 // NewRunner prepares a run of s; out hears its progress.
 func NewRunner(s Settings, out io.Writer, command string) *Runner {
-	return &Runner{S: s, Out: lineprefix.Locked(out), Command: command, cacheDir: filepath.Join(s.RepoRoot, ".cache")}
+	return &Runner{S: s, Out: lineprefix.Locked(out), Command: command, cacheDir: filepath.Join(s.RepoRoot, ".cache"), wrote: map[string]string{}}
 }
 
 func (r *Runner) step(name string, fn func() error) error {
@@ -304,11 +306,6 @@ func (r *Runner) initTerraform(ctx context.Context, kind string) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
-	// Init on the default workspace: the one selected last time may be gone from the backend
-	// (its state deleted by hand), and init would stop there. readState selects it again.
-	if err := os.Remove(filepath.Join(dataDir, "environment")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
 	runner, err := tf.New(tf.Options{Dir: filepath.Join(r.S.RepoRoot, "terraform"), ExecPath: r.tfPath, DataDir: dataDir,
 		CLIConfig: cliConfig, Out: r.Out, Prefix: "  [terraform] ", Force: r.Force})
 	if err != nil {
@@ -322,7 +319,27 @@ func (r *Runner) initTerraform(ctx context.Context, kind string) error {
 			b.Settings["config_context"] = r.kubeContext
 		}
 	}
-	return runner.Init(ctx, b)
+	// init costs seconds and its result depends only on these inputs: skip it when the data
+	// directory was initialised with the same ones.
+	stamp, err := tf.InitStamp(r.tfPath, filepath.Join(r.S.RepoRoot, "terraform"), cliConfig, b)
+	if err != nil {
+		return err
+	}
+	stampFile := filepath.Join(dataDir, "init.stamp")
+	if old, err := os.ReadFile(stampFile); err == nil && string(old) == stamp {
+		fmt.Fprintln(r.Out, "  terraform init: skipped, nothing it depends on changed since the last one")
+		return nil
+	}
+	_ = os.Remove(stampFile)
+	// Init on the default workspace: the one selected last time may be gone from the backend
+	// (its state deleted by hand), and init would stop there. readState selects it again.
+	if err := os.Remove(filepath.Join(dataDir, "environment")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := runner.Init(ctx, b); err != nil {
+		return err
+	}
+	return os.WriteFile(stampFile, []byte(stamp), 0o600)
 }
 
 // ServiceInputs is what Terraform applies for one service (the root module's var.services).
@@ -381,36 +398,11 @@ func (r *Runner) readState(ctx context.Context, create bool) (State, error) {
 	if err != nil {
 		return st, err
 	}
-	if v, ok := outs["namespace"]; ok {
-		_ = json.Unmarshal(v, &st.Namespace)
-	}
-	if v, ok := outs["services"]; ok {
-		if err := json.Unmarshal(v, &st.Services); err != nil {
-			return st, fmt.Errorf("the state's services output: %w", err)
-		}
-	}
-	if v, ok := outs["releases"]; ok {
-		_ = json.Unmarshal(v, &st.Releases)
-	}
 	addrs, err := r.tfr.Resources(ctx)
 	if err != nil {
 		return st, err
 	}
-	st.Managed = map[string]bool{}
-	for _, a := range addrs {
-		if name, ok := strings.CutPrefix(a, `module.service["`); ok {
-			st.Managed[strings.SplitN(name, `"]`, 2)[0]] = true
-		}
-		if strings.HasPrefix(a, "module.app.") {
-			st.Managed["api"] = true // the one release before the monorepo layout: moved to api
-		}
-	}
-	for name := range st.Services {
-		if !st.Managed[name] {
-			delete(st.Services, name) // an output without its release: not what runs
-		}
-	}
-	return st, nil
+	return st, st.fill(outs, addrs)
 }
 
 // stashLocalStates moves the states a checkout kept locally before state lived in the cluster

@@ -66,7 +66,13 @@ type Settings struct {
 	Secrets     map[string]map[string][]byte // service -> key -> value (SECRET_<SERVICE>_<KEY>)
 	ValuesFiles []string                     // VALUES_FILES, absolute
 	Rules       rollout.Rules
-	LockWait    time.Duration // DEPLOY_LOCK_TIMEOUT
+	// RollbackScope is ROLLBACK_SCOPE: "service" (a failed rollout rolls back that service
+	// alone) or "environment" (every service the run changed, all or nothing).
+	RollbackScope string
+	LockWait      time.Duration // DEPLOY_LOCK_TIMEOUT
+	// Merged are the run's services' values as the chart sees them, from the source, before
+	// deploy's own: read once, by Resolve.
+	Merged map[string]map[string]any
 
 	Kubeconfig  string // KUBECONFIG (first file) or the local cluster's
 	KubeContext string // KUBE_CONTEXT
@@ -106,6 +112,12 @@ func withTarget(getenv Getenv, root string, targets environments.Targets, env st
 		return ""
 	}
 }
+
+// Rollback scopes (ROLLBACK_SCOPE).
+const (
+	RollbackService     = "service"
+	RollbackEnvironment = "environment"
+)
 
 // Getenv reads a variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
@@ -233,6 +245,11 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if err != nil {
 		errs = append(errs, err)
 	}
+	switch s.RollbackScope = or(getenv("ROLLBACK_SCOPE"), RollbackService); s.RollbackScope {
+	case RollbackService, RollbackEnvironment:
+	default:
+		fail("ROLLBACK_SCOPE=%q: use %s (a failed rollout rolls back that service alone) or %s (every service the run changed)", s.RollbackScope, RollbackService, RollbackEnvironment)
+	}
 	for _, f := range splitList(getenv("VALUES_FILES")) {
 		abs, _ := filepath.Abs(f)
 		st, err := os.Stat(abs)
@@ -248,12 +265,14 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	}
 	if len(errs) == 0 {
 		// The merged values of every service of the run must match the chart's schema.
+		s.Merged = map[string]map[string]any{}
 		for _, svc := range s.Run {
 			merged, err := chart.Values(filepath.Join(root, environments.ChartDir), env, nil, s.valuesFiles(svc)...)
 			if err != nil {
 				fail("service %s in %s: %w; fix the file that sets that key (VALUES_FILES, %s/values*.yaml or .helm/values-%s.yaml)", svc.Name, env, err, svc.Dir, env)
 				continue
 			}
+			s.Merged[svc.Name] = merged
 			if _, given := s.Secrets[svc.Name]; given {
 				if on, _ := dig(merged, "externalSecret", "enabled").(bool); on {
 					fail("SECRET_%s_* are set, but %s's values in %s turn externalSecret on: its secrets come from the secret store; unset the SECRET_%s_* variables", services.EnvToken(svc.Name), svc.Name, env, services.EnvToken(svc.Name))

@@ -55,12 +55,21 @@ func (p *PlanResult) Summary(env string) string {
 	} else {
 		fmt.Fprintf(&b, "\n%s: a deploy would change:\n", env)
 		for _, name := range slices.Sorted(maps.Keys(p.Changes)) {
-			fmt.Fprintf(&b, "  %-12s %s\n", name, p.Changes[name])
+			line := p.Changes[name]
+			if v := p.Secrets[name]; v != "" {
+				line += ", new secret version " + v
+			}
+			if slices.Contains(p.Builds, name) {
+				line += ", image built first"
+			}
+			fmt.Fprintf(&b, "  %-12s %s\n", name, line)
 		}
 		b.WriteString("nothing was changed\n")
 	}
-	if len(p.Builds) > 0 {
-		fmt.Fprintf(&b, "images a deploy would build first: %s\n", strings.Join(p.Builds, ", "))
+	for _, name := range slices.Sorted(maps.Keys(p.Terraform)) {
+		if p.Changes[name] == "" {
+			fmt.Fprintf(&b, "note: Terraform's plan also changes %s (%s): its release differs from the state's record\n", name, p.Terraform[name])
+		}
 	}
 	return b.String()
 }

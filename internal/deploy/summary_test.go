@@ -130,12 +130,12 @@ func TestKeptServicesAreThoseTheStateHoldsAndTheRunLeavesAlone(t *testing.T) {
 		Services: map[string]ServiceInputs{"api": {ImageTag: "a"}, "status": {ImageTag: "s"}, "old": {ImageTag: "o"}},
 	}
 	r := &Runner{S: Settings{Env: "dev", Namespace: "dtap-dev", All: []services.Service{api, status}, Run: []services.Service{api}}, Out: io.Discard}
-	_, err := r.kept(st)
+	_, err := r.kept(st, Live{})
 	if err == nil || !strings.Contains(err.Error(), "service old is deployed in dev, but its folder services/old is gone") || !strings.Contains(err.Error(), "CONFIRM_REMOVE=old") {
 		t.Fatalf("kept with a gone folder = %v, want a refusal naming old and CONFIRM_REMOVE=old", err)
 	}
 	r.S.ConfirmRemove = []string{"old"}
-	keep, err := r.kept(st)
+	keep, err := r.kept(st, Live{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,9 @@ func (s Settings) serviceValues(svc services.Service, set map[string]any) ([]str
 
 // merged are a service's values as the chart sees them, from the source, before deploy's own.
 func (s Settings) merged(svc services.Service) (map[string]any, error) {
+	if m, ok := s.Merged[svc.Name]; ok {
+		return m, nil
+	}
 	return chart.Values(filepath.Join(s.RepoRoot, environments.ChartDir), s.Env, nil, s.valuesFiles(svc)...)
 }
 

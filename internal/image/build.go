@@ -173,12 +173,22 @@ var platform struct {
 // in it), else linux and the host's arch. An invalid BUILDER counts as docker here: Builder
 // reports it.
 func InputOptions(ctx context.Context) inputs.Options {
+	b, err := Builder()
+	if err != nil {
+		b = BuilderDocker
+	}
+	return InputOptionsFor(ctx, b)
+}
+
+// InputOptions are the content-tag inputs of an image built by builder (BuilderHost or
+// BuilderDocker).
+func InputOptionsFor(ctx context.Context, builder string) inputs.Options {
 	platform.once.Do(func() {
 		if out, err := DockerOutput(ctx, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"); err == nil {
 			platform.v = strings.TrimSpace(out)
 		}
 	})
-	if b, err := Builder(); err == nil && b == BuilderHost {
+	if builder == BuilderHost {
 		p := platform.v
 		if p == "" {
 			p = "linux/" + runtime.GOARCH

@@ -90,8 +90,8 @@ func Of(ctx context.Context, repoRoot string, svc services.Service, o Options) (
 	return all[svc.Name], nil
 }
 
-// OfAll computes the inputs of several services with one `go list` per service and one read
-// of go.mod and go.sum.
+// OfAll computes the inputs of several services with one `go list` for them all and one read
+// of go.mod and go.sum: its cost hardly grows with the number of services.
 func OfAll(ctx context.Context, repoRoot string, svcs []services.Service, o Options) (map[string]Manifest, error) {
 	if o.BuilderImage == "" {
 		o.BuilderImage = DefaultBuilderImage
@@ -113,8 +113,19 @@ func OfAll(ctx context.Context, repoRoot string, svcs []services.Service, o Opti
 		return nil, fmt.Errorf("the Dockerfile is an input of every image: %w", err)
 	}
 	out := map[string]Manifest{}
+	if len(svcs) == 0 {
+		return out, nil
+	}
+	var roots []string
 	for _, svc := range svcs {
-		pkgs, err := listDeps(ctx, repoRoot, svc.Package)
+		roots = append(roots, svc.Package)
+	}
+	graph, err := listDeps(ctx, repoRoot, roots)
+	if err != nil {
+		return nil, err
+	}
+	for _, svc := range svcs {
+		pkgs, err := graph.closure(svc.Package)
 		if err != nil {
 			return nil, fmt.Errorf("inputs of %s: %w", svc.Name, err)
 		}
@@ -188,6 +199,27 @@ type goPackage struct {
 	GoFiles, CgoFiles, IgnoredGoFiles, IgnoredOtherFiles []string
 	CFiles, CXXFiles, HFiles, SFiles, SysoFiles          []string
 	EmbedFiles                                           []string
+	Deps                                                 []string // every package it imports, transitively
+}
+
+// packageGraph is every package that some root imports, by import path.
+type packageGraph map[string]goPackage
+
+// closure is a root package and every package it imports.
+func (g packageGraph) closure(root string) ([]goPackage, error) {
+	p, ok := g[root]
+	if !ok {
+		return nil, fmt.Errorf("go list did not list %s", root)
+	}
+	out := []goPackage{p}
+	for _, dep := range p.Deps {
+		d, ok := g[dep]
+		if !ok {
+			return nil, fmt.Errorf("go list did not list %s, a dependency of %s", dep, root)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // sourceFiles are the package's files that can change the binary: every file of the package
@@ -206,29 +238,30 @@ func (p goPackage) sourceFiles() []string {
 	return out
 }
 
-// listDeps runs go list -deps for a package as the Dockerfile builds it (linux, no cgo, the
-// build tags).
-func listDeps(ctx context.Context, repoRoot, pkg string) ([]goPackage, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-deps", "-tags", BuildTags,
-		"-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,IgnoredGoFiles,IgnoredOtherFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles", pkg)
+// listDeps runs one go list -deps for the root packages as the Dockerfile builds them (linux,
+// no cgo, the build tags): every package any of them imports, each with its own Deps.
+func listDeps(ctx context.Context, repoRoot string, roots []string) (packageGraph, error) {
+	args := []string{"list", "-deps", "-tags", BuildTags,
+		"-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,IgnoredGoFiles,IgnoredOtherFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles,Deps"}
+	cmd := exec.CommandContext(ctx, "go", append(args, roots...)...)
 	cmd.Dir = repoRoot
 	cmd.Env = procenv.Clean("CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s: %w: %s", pkg, err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("go list -deps %s: %w: %s", strings.Join(roots, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	var pkgs []goPackage
+	g := packageGraph{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
 		var p goPackage
 		if err := dec.Decode(&p); err != nil {
 			return nil, err
 		}
-		pkgs = append(pkgs, p)
+		g[p.ImportPath] = p
 	}
-	return pkgs, nil
+	return g, nil
 }
 
 // readGoSum maps "path version" to the module's h1: hash (the /go.mod lines are left out:

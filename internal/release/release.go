@@ -85,6 +85,30 @@ func (r *Releases) List() ([]*release.Release, error) {
 	return rels, nil
 }
 
+// Current is the newest revision of every release in the namespace that is not superseded or
+// uninstalled, by name. It asks with one label-selected list per status that a newest revision
+// can have, so its cost follows the number of releases, not the length of their histories
+// (action.List decodes every revision of every release).
+func (r *Releases) Current() (map[string]*release.Release, error) {
+	out := map[string]*release.Release{}
+	for _, st := range []release.Status{release.StatusDeployed, release.StatusFailed, release.StatusPendingInstall,
+		release.StatusPendingUpgrade, release.StatusPendingRollback, release.StatusUninstalling} {
+		rels, err := r.cfg.Releases.Driver.Query(map[string]string{"owner": "helm", "status": string(st)})
+		if errors.Is(err, driver.ErrReleaseNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list the %s releases in %s: %w", st, r.Namespace, err)
+		}
+		for _, rel := range rels {
+			if cur, ok := out[rel.Name]; !ok || rel.Version > cur.Version {
+				out[rel.Name] = rel
+			}
+		}
+	}
+	return out, nil
+}
+
 // Rollback puts the release back at revision (0: the last deployed one before the latest)
 // without waiting for its pods, and returns the revision it went back to.
 func (r *Releases) Rollback(name string, revision int) (int, error) {

@@ -26,6 +26,21 @@ func exited(code int32) corev1.ContainerState {
 	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: "Error"}}
 }
 
+func waitingFor(reason, message string) corev1.ContainerState {
+	return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}
+}
+
+// startError is how a container ends whose start failed in the runtime (runc's exit 128).
+func startError() corev1.ContainerState {
+	return corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError",
+		Message: "failed to create containerd task: runc create failed: unable to freeze"}}
+}
+
+func createdAt(p corev1.Pod, at time.Time) corev1.Pod {
+	p.CreationTimestamp = metav1.NewTime(at)
+	return p
+}
+
 func running() corev1.ContainerState {
 	return corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 }
@@ -65,6 +80,26 @@ func TestFatalGivesUpOnlyOnWhatWaitingCannotFix(t *testing.T) {
 			pod(corev1.ContainerStatus{State: waiting("CrashLoopBackOff"), LastTerminationState: exited(0), RestartCount: 9}), ""},
 		{"a container that crashed once and now runs ready is not fatal",
 			pod(corev1.ContainerStatus{State: running(), LastTerminationState: exited(1), RestartCount: 5, Ready: true}), ""},
+		{"a start the runtime failed (exit 128) is retried, not fatal",
+			pod(corev1.ContainerStatus{State: waiting("RunContainerError"), LastTerminationState: startError(), RestartCount: 0}), ""},
+		{"a start the runtime failed, restarted and now running, is not a crash",
+			pod(corev1.ContainerStatus{State: running(), LastTerminationState: startError(), RestartCount: 2}), ""},
+		{"a start that keeps failing in the runtime is fatal after the retries",
+			pod(corev1.ContainerStatus{State: waiting("RunContainerError"), LastTerminationState: startError(), RestartCount: StartRetries}),
+			"is RunContainerError"},
+		{"a container in back-off after start errors is fatal after the retries",
+			pod(corev1.ContainerStatus{State: waiting("CrashLoopBackOff"), LastTerminationState: startError(), RestartCount: StartRetries}),
+			"failed to start 3 times (exit code 128, StartError"},
+		{"a pull that timed out is retried within the grace",
+			createdAt(pod(corev1.ContainerStatus{State: waitingFor("ErrImagePull", "dial tcp: i/o timeout")}), now.Add(-10*time.Second)), ""},
+		{"a pull back-off after a timeout is retried within the grace",
+			createdAt(pod(corev1.ContainerStatus{State: waitingFor("ImagePullBackOff", `Back-off pulling image "r/api": ErrImagePull: TLS handshake timeout`)}), now.Add(-30*time.Second)), ""},
+		{"a pull that keeps timing out is fatal after the grace",
+			createdAt(pod(corev1.ContainerStatus{State: waitingFor("ErrImagePull", "dial tcp: i/o timeout")}), now.Add(-PullGrace-time.Second)),
+			"is ErrImagePull: dial tcp: i/o timeout"},
+		{"a pull of an image that does not exist is fatal at once",
+			createdAt(pod(corev1.ContainerStatus{State: waitingFor("ErrImagePull", "manifest unknown")}), now.Add(-time.Second)),
+			"is ErrImagePull: manifest unknown"},
 		{"unschedulable for longer than the grace is fatal",
 			pod(corev1.ContainerStatus{State: waiting("ContainerCreating")}, unschedulableSince(now.Add(-2*time.Minute))),
 			"pod web-1 cannot be scheduled for 2m0s: 0/1 nodes are available: insufficient cpu"},

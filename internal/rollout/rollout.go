@@ -87,19 +87,39 @@ func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, rules R
 	}
 }
 
+// StartRetries is how many times the kubelet may retry a container whose start failed in the
+// runtime (RunContainerError, or StartError with exit code 128: runc could not freeze a cgroup
+// while many pods started at once) before the rollout counts it as failed. The kubelet retries
+// these itself; a real fault repeats, a hiccup does not.
+const StartRetries = 3
+
+// PullGrace is how long a new pod may keep failing to pull its image for a reason that heals
+// (a timeout, a busy registry) before the rollout counts it as failed. A pull refused outright
+// (no such image, no access) fails at once.
+const PullGrace = 90 * time.Second
+
 // Fatal returns why the new pods cannot become ready, or "" when waiting may still help: a
 // container waiting for a reason that does not heal (an image that cannot be pulled, a
 // missing Secret or ConfigMap), a container that crashed more than rules.MaxRestarts times,
-// or a pod unschedulable for longer than rules.UnschedulableGrace.
+// one whose start failed in the runtime more than StartRetries times, or a pod unschedulable
+// for longer than rules.UnschedulableGrace.
 func Fatal(pods []corev1.Pod, rules Rules, now time.Time) string {
 	for _, p := range pods {
 		for _, c := range p.Status.ContainerStatuses {
-			if w := c.State.Waiting; w != nil && slices.Contains(fatalReasons, w.Reason) {
+			if w := c.State.Waiting; w != nil && slices.Contains(fatalReasons, w.Reason) && !retried(p, c, w, now) {
 				return fmt.Sprintf("pod %s container %s is %s: %s", p.Name, c.Name, w.Reason, w.Message)
 			}
-			crashed := c.LastTerminationState.Terminated != nil && c.LastTerminationState.Terminated.ExitCode != 0
-			if crashed && c.RestartCount >= rules.MaxRestarts && (c.State.Waiting != nil || !c.Ready) {
-				t := c.LastTerminationState.Terminated
+			t := c.LastTerminationState.Terminated
+			if t == nil || t.ExitCode == 0 || (c.State.Waiting == nil && c.Ready) {
+				continue
+			}
+			if startFailed(t) {
+				if c.RestartCount >= StartRetries {
+					return fmt.Sprintf("pod %s container %s failed to start %d times (exit code %d, %s: %s)", p.Name, c.Name, c.RestartCount, t.ExitCode, t.Reason, t.Message)
+				}
+				continue
+			}
+			if c.RestartCount >= rules.MaxRestarts {
 				return fmt.Sprintf("pod %s container %s keeps crashing (%d restarts, last exit code %d, %s)", p.Name, c.Name, c.RestartCount, t.ExitCode, t.Reason)
 			}
 		}
@@ -111,6 +131,37 @@ func Fatal(pods []corev1.Pod, rules Rules, now time.Time) string {
 		}
 	}
 	return ""
+}
+
+// retried reports whether the kubelet is still retrying a waiting reason that may heal: a start
+// that failed in the runtime, fewer than StartRetries times, or a pull that timed out, for
+// less than PullGrace.
+func retried(p corev1.Pod, c corev1.ContainerStatus, w *corev1.ContainerStateWaiting, now time.Time) bool {
+	switch w.Reason {
+	case "RunContainerError":
+		return c.RestartCount < StartRetries
+	case "ErrImagePull", "ImagePullBackOff":
+		return transientPull(w.Message) && now.Sub(p.CreationTimestamp.Time) < PullGrace
+	}
+	return false
+}
+
+// startFailed reports whether a container ended because the runtime could not start it (exit
+// code 128 from runc), rather than because the program crashed.
+func startFailed(t *corev1.ContainerStateTerminated) bool {
+	return t.Reason == "StartError" || t.Reason == "ContainerCannotRun" || t.ExitCode == 128
+}
+
+// transientPull reports whether a pull error is one that a later pull may not meet.
+func transientPull(msg string) bool {
+	msg = strings.ToLower(msg)
+	for _, s := range []string{"timeout", "timed out", "deadline exceeded", "connection reset", "connection refused",
+		"too many requests", "429", "502 bad gateway", "503 service unavailable", "504 gateway", "temporary failure", "eof"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // newPods are the pods of the Deployment's current revision (its newest ReplicaSet): an old

@@ -63,6 +63,39 @@ func generation(s corev1.Secret) int {
 	return n
 }
 
+// All are the versions of every service of the namespace, by service, oldest first: one list.
+func (s Store) All(ctx context.Context) (map[string][]corev1.Secret, error) {
+	list, err := s.Clients.CoreV1().Secrets(s.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
+	if err != nil {
+		return nil, fmt.Errorf("list the secret versions in %s: %w", s.Namespace, err)
+	}
+	out := map[string][]corev1.Secret{}
+	for _, v := range list.Items {
+		if svc := v.Labels[LabelSecretOf]; svc != "" {
+			out[svc] = append(out[svc], v)
+		}
+	}
+	for _, vs := range out {
+		slices.SortFunc(vs, func(a, b corev1.Secret) int { return generation(a) - generation(b) })
+	}
+	return out, nil
+}
+
+// Choose says which version of a service's secret holds data, given its versions (oldest
+// first) and the one the release mounts now (current): current when it holds exactly data,
+// else a new generation after the newest, which Create then writes. Plan and deploy both ask
+// it, so plan names the very version deploy writes.
+func Choose(service string, versions []corev1.Secret, data map[string][]byte, current string) (name string, create bool) {
+	next := 1
+	for _, v := range versions {
+		if v.Name == current && equal(v.Data, data) {
+			return current, false
+		}
+		next = max(next, generation(v)+1)
+	}
+	return Name(service, next), true
+}
+
 // Apply makes sure a version holding exactly data exists and returns its name. When the
 // version the release runs now (current) already holds data, that is the answer and nothing is
 // written; otherwise a new generation is created, immutable.
@@ -71,12 +104,18 @@ func (s Store) Apply(ctx context.Context, service string, data map[string][]byte
 	if err != nil {
 		return "", false, err
 	}
-	next := 1
-	for _, v := range versions {
-		if v.Name == current && equal(v.Data, data) {
-			return current, false, nil
-		}
-		next = max(next, generation(v)+1)
+	name, create := Choose(service, versions, data, current)
+	if !create {
+		return name, false, nil
+	}
+	return name, true, s.Create(ctx, service, name, data)
+}
+
+// Create writes the version name (as Choose named it) holding data, immutable.
+func (s Store) Create(ctx context.Context, service, name string, data map[string][]byte) error {
+	next, err := strconv.Atoi(strings.TrimPrefix(name, service+"-secrets-"))
+	if err != nil || Name(service, next) != name {
+		return fmt.Errorf("secret version %q is not a version name of %s", name, service)
 	}
 	immutable := true
 	sec := &corev1.Secret{
@@ -97,9 +136,9 @@ func (s Store) Apply(ctx context.Context, service string, data map[string][]byte
 		Data:      data,
 	}
 	if _, err := s.Clients.CoreV1().Secrets(s.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
-		return "", false, fmt.Errorf("write secret version %s/%s: %w", s.Namespace, sec.Name, err)
+		return fmt.Errorf("write secret version %s/%s: %w", s.Namespace, sec.Name, err)
 	}
-	return sec.Name, true, nil
+	return nil
 }
 
 func equal(a, b map[string][]byte) bool {

@@ -224,3 +224,26 @@ func TestDeleteAllRemovesOnlyTheManagedVersions(t *testing.T) {
 		t.Errorf("another namespace's version is gone: %v", err)
 	}
 }
+
+func TestChooseNamesTheVersionApplyWrites(t *testing.T) {
+	v1 := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api-secrets-1", Labels: map[string]string{LabelGeneration: "1"}}, Data: map[string][]byte{"k": []byte("a")}}
+	v3 := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "api-secrets-3", Labels: map[string]string{LabelGeneration: "3"}}, Data: map[string][]byte{"k": []byte("b")}}
+	tests := []struct {
+		name, current string
+		data          map[string][]byte
+		want          string
+		create        bool
+	}{
+		{"the current version holds the values", "api-secrets-3", map[string][]byte{"k": []byte("b")}, "api-secrets-3", false},
+		{"new values get the generation after the newest, not after the count", "api-secrets-3", map[string][]byte{"k": []byte("c")}, "api-secrets-4", true},
+		{"an older version with the values is not reused", "api-secrets-3", map[string][]byte{"k": []byte("a")}, "api-secrets-4", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name, create := Choose("api", []corev1.Secret{v1, v3}, tt.data, tt.current)
+			if name != tt.want || create != tt.create {
+				t.Errorf("Choose = %s, %v; want %s, %v", name, create, tt.want, tt.create)
+			}
+		})
+	}
+}

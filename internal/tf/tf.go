@@ -7,6 +7,8 @@ package tf
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -429,4 +431,42 @@ func (r *Runner) InitWithoutBackend(ctx context.Context) error {
 		return fmt.Errorf("terraform init: %w%s", err, providerHint(err))
 	}
 	return nil
+}
+
+// InitStamp is a digest of everything `terraform init` depends on for the root module in dir:
+// the terraform binary, the .tf files of the root and of the modules beside it (../modules),
+// the CLI configuration (the provider mirror) and the backend settings. A data directory
+// initialised with the same stamp needs no second init.
+func InitStamp(execPath, dir, cliConfig string, b Backend) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "terraform\t%s\n", execPath)
+	if st, err := os.Stat(execPath); err == nil {
+		fmt.Fprintf(h, "binary\t%d\t%d\n", st.Size(), st.ModTime().UnixNano())
+	}
+	var files []string
+	for _, pattern := range []string{filepath.Join(dir, "*.tf"), filepath.Join(dir, "..", "modules", "*", "*.tf")} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			return "", err
+		}
+		files = append(files, m...)
+	}
+	if cliConfig != "" {
+		files = append(files, cliConfig)
+	}
+	if b.File != "" {
+		files = append(files, b.File)
+	}
+	slices.Sort(files)
+	for _, f := range files {
+		content, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "file\t%s\t%x\n", f, sha256.Sum256(content))
+	}
+	for _, k := range slices.Sorted(maps.Keys(b.Settings)) {
+		fmt.Fprintf(h, "backend\t%s=%s\n", k, b.Settings[k])
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,0 +1,346 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	helmrelease "helm.sh/helm/v3/pkg/release"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/environments"
+	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/inputs"
+	"github.com/dtap-platform/monorepo/internal/release"
+	"github.com/dtap-platform/monorepo/internal/secrets"
+	"github.com/dtap-platform/monorepo/internal/services"
+)
+
+// Want is what one service of the run should run in the environment. It is decided once, by
+// desire, and deploy, plan, render and promote read it: which image (content tag, pipeline tag,
+// pin), which secret version, which peers, which front door, which values, and a fingerprint of
+// all of that.
+type Want struct {
+	Service services.Service
+	Inputs  inputs.Manifest // what the image is built from; empty for a pin
+	Tag     string          // the image's own tag: the content tag, a pin's tag, or SKIP_BUILD's IMAGE_TAG
+	// Ref is what the release runs: repository, the tag it is deployed under (IMAGE_TAG beside
+	// the content tag when set) and, once known, the digest.
+	Ref       image.Ref
+	Pinned    bool   // promote's pin: exactly this digest, never built
+	Build     bool   // the registry lacks Tag: deploy builds and publishes it (resolve sets it)
+	Missing   bool   // the registry lacks Tag and SKIP_BUILD is set: deployed by tag all the same
+	Merged    map[string]any
+	Secret    string // the secret version it mounts, "" for none
+	NewSecret bool   // that version does not exist yet: deploy writes it first
+	FrontDoor map[string]any
+	// Values are the documents Terraform applies, in order; the last one, deploy's own, carries
+	// the fingerprint.
+	Values      []string
+	Fingerprint string
+
+	smoked map[string]any // its /config, once the smoke check read it
+}
+
+// Inputs are the Terraform inputs of the service.
+func (w *Want) TerraformInputs() ServiceInputs {
+	return ServiceInputs{ImageRepository: w.Ref.Repository, ImageTag: w.Ref.Tag, ImageDigest: w.Ref.Digest, Values: w.Values}
+}
+
+// Desired is the environment as the run wants it.
+type Desired struct {
+	Want map[string]*Want // the run's services
+	// Kept are the services the state holds that the run leaves out, with the inputs they were
+	// last applied with: passed back as they are, so they stay exactly as they run.
+	Kept  map[string]ServiceInputs
+	Peers map[string]int // every service of the environment after the run, and its port
+	Notes []string
+}
+
+// Names are the run's services, sorted.
+func (d *Desired) Names() []string { return slices.Sorted(maps.Keys(d.Want)) }
+
+// Live is what runs in the environment, read with a few list calls whatever the number of
+// services: the newest revision of each release, each service's secret versions and each
+// Deployment.
+type Live struct {
+	Releases    map[string]*helmrelease.Release
+	Secrets     map[string][]corev1.Secret
+	Deployments map[string]appsv1.Deployment
+}
+
+// observe reads what runs in the environment's namespace.
+func (r *Runner) observe(ctx context.Context) (Live, error) {
+	live := Live{Deployments: map[string]appsv1.Deployment{}}
+	var err error
+	if live.Releases, err = r.helm.Current(); err != nil {
+		return live, err
+	}
+	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
+	if live.Secrets, err = store.All(ctx); err != nil {
+		return live, err
+	}
+	list, err := r.clients.AppsV1().Deployments(r.S.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return live, fmt.Errorf("list the deployments of %s: %w", r.S.Namespace, err)
+	}
+	for _, d := range list.Items {
+		live.Deployments[d.Name] = d
+	}
+	return live, nil
+}
+
+// fingerprintKey is the value that records a release's fingerprint (set by deploy, rendered
+// into no object that rolls pods).
+const fingerprintKey = "fingerprint"
+
+// releaseFingerprint is the fingerprint a release was applied with, "" when none.
+func releaseFingerprint(rel *helmrelease.Release) string {
+	if rel == nil {
+		return ""
+	}
+	fp, _ := rel.Config[fingerprintKey].(string)
+	return fp
+}
+
+// inputsFingerprint is the fingerprint recorded in Terraform inputs (in deploy's own values
+// document, the last), "" when none.
+func inputsFingerprint(in ServiceInputs) string {
+	if len(in.Values) == 0 {
+		return ""
+	}
+	var set map[string]any
+	if err := yaml.Unmarshal([]byte(in.Values[len(in.Values)-1]), &set); err != nil {
+		return ""
+	}
+	fp, _ := set[fingerprintKey].(string)
+	return fp
+}
+
+// desire decides what every service of the run should run. st and live may be empty (render,
+// or a cluster that does not exist yet): then no secret version is mounted and nothing is kept.
+// No image is looked up here; resolve does that for the services that need it.
+func (r *Runner) desire(ctx context.Context, st State, live Live) (*Desired, error) {
+	s := r.S
+	d := &Desired{Want: map[string]*Want{}, Kept: map[string]ServiceInputs{}, Peers: map[string]int{}}
+	if st.Exists {
+		keep, err := r.kept(st, live)
+		if err != nil {
+			return nil, err
+		}
+		d.Kept = keep
+	}
+	var build []services.Service
+	for _, svc := range s.Run {
+		if _, pinned := s.Pins[svc.Name]; !pinned {
+			build = append(build, svc)
+		}
+	}
+	manifests, err := inputs.OfAll(ctx, s.RepoRoot, build, image.InputOptions(ctx))
+	if err != nil {
+		return nil, err
+	}
+	digest, err := chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
+	if err != nil {
+		return nil, err
+	}
+	merged, err := s.mergedAll(s.Run)
+	if err != nil {
+		return nil, err
+	}
+	for name := range d.Kept {
+		d.Peers[name] = 8080
+		if svc, ok := s.Service(name); ok {
+			if m, err := s.merged(svc); err == nil {
+				d.Peers[name] = port(m)
+			}
+		}
+	}
+	for _, svc := range s.Run {
+		d.Peers[svc.Name] = port(merged[svc.Name])
+	}
+	for _, svc := range s.Run {
+		w := &Want{Service: svc, Merged: merged[svc.Name]}
+		repo := s.ImageRepository(svc.Name)
+		switch pin, pinned := s.Pins[svc.Name]; {
+		case pinned:
+			w.Pinned, w.Tag, w.Ref = true, pin.Tag, image.Ref{Repository: repo, Tag: pin.Tag, Digest: pin.Digest}
+		case s.SkipBuild && s.ImageTag != "":
+			w.Inputs, w.Tag = manifests[svc.Name], s.ImageTag
+			w.Ref = image.Ref{Repository: repo, Tag: s.ImageTag}
+		default:
+			// The content tag names the image; IMAGE_TAG, when set, is added beside it in the
+			// registry (a pipeline's pr-<number>) and the release runs it under that name.
+			w.Inputs, w.Tag = manifests[svc.Name], manifests[svc.Name].Tag()
+			w.Ref = image.Ref{Repository: repo, Tag: or(s.ImageTag, w.Tag)}
+		}
+		w.Secret, w.NewSecret = r.secretVersion(svc.Name, live)
+		d.Want[svc.Name] = w
+	}
+	if err := r.frontDoors(ctx, d); err != nil {
+		return nil, err
+	}
+	if s.SkipBuild && s.ImageTag != "" {
+		// IMAGE_TAG names an image built elsewhere: its digest, not its name, says which.
+		if err := r.resolve(ctx, d, d.Names()); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range d.Names() {
+		w := d.Want[name]
+		set := s.overrides(w.Service, w.Merged, deploySet{chartDigest: digest, secret: w.Secret, peers: d.Peers, frontDoor: w.FrontDoor}, &d.Notes)
+		if err := w.seal(s, set); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// seal writes the service's values documents, deploy's own last, and its fingerprint: a digest
+// of the image it runs and of every values document, recorded in deploy's document itself.
+func (w *Want) seal(s Settings, set map[string]any) error {
+	docs, err := s.serviceValues(w.Service, set)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "image\t%s\t%s\t%s\n", w.Ref.Repository, w.Tag, w.Ref.Tag)
+	if w.Pinned || w.Tag == s.ImageTag {
+		// Not a content tag: the digest is what says which image it is (resolve looked it up).
+		fmt.Fprintf(h, "digest\t%s\n", w.Ref.Digest)
+	}
+	for _, doc := range docs {
+		fmt.Fprintf(h, "values\t%d\n%s\n", len(doc), doc)
+	}
+	w.Fingerprint = hex.EncodeToString(h.Sum(nil))[:20]
+	set[fingerprintKey] = w.Fingerprint
+	if w.Values, err = s.serviceValues(w.Service, set); err != nil {
+		return err
+	}
+	return nil
+}
+
+// secretVersion is the secret version a service mounts: the one its release mounts when no
+// SECRET_* value is given for it, else the version that holds exactly the given values (a new
+// one when none does, named as secrets.Choose names it).
+func (r *Runner) secretVersion(service string, live Live) (name string, create bool) {
+	current := release.SecretName(live.Releases[service])
+	if !strings.HasPrefix(current, service+"-secrets-") {
+		current = "" // a Secret of the user's own (secret.existingSecret): theirs to set
+	}
+	data, given := r.S.Secrets[service]
+	if !given {
+		return current, false
+	}
+	return secrets.Choose(service, live.Secrets[service], data, current)
+}
+
+// resolve looks the images of the named services up in their registries, several at once,
+// and says which ones deploy builds. A pin and an image that is not a content tag are always
+// looked up, as their digest is part of the fingerprint: desire calls it first for those.
+func (r *Runner) resolve(ctx context.Context, d *Desired, names []string) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 8)
+	)
+	for _, name := range names {
+		w := d.Want[name]
+		if w.Pinned || w.Ref.Digest != "" {
+			continue
+		}
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			digest, err := image.Lookup(ctx, w.Ref.Repository, w.Tag)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && !r.S.SkipBuild:
+				errs = append(errs, err)
+			case err != nil:
+				w.Missing = true
+				fmt.Fprintf(r.Out, "  %s: %v; deploying %s:%s by tag, the cluster pulls it\n", name, err, w.Ref.Repository, w.Tag)
+			case digest != "":
+				w.Ref.Digest = digest
+			case r.S.SkipBuild:
+				w.Missing = true
+				fmt.Fprintf(r.Out, "  %-10s %s:%s is not in the registry and SKIP_BUILD=true: deploying it by tag; the cluster's pull decides\n", name, w.Ref.Repository, w.Tag)
+			default:
+				w.Build = true
+			}
+		})
+	}
+	wg.Wait()
+	return joinSorted(errs)
+}
+
+// Changes says what a deploy of d does to each service, by comparing fingerprints with what
+// runs and with what the state recorded: installed, upgraded or removed; a service that is in
+// neither map is unchanged, and costs nothing more.
+func (d *Desired) Changes(st State, live Live, confirmRemove []string) map[string]string {
+	out := map[string]string{}
+	for name, w := range d.Want {
+		rel := live.Releases[name]
+		switch {
+		case rel == nil:
+			out[name] = "installed"
+		case releaseFingerprint(rel) != w.Fingerprint, rel.Info.Status != helmrelease.StatusDeployed,
+			!st.Managed[name], inputsFingerprint(st.Services[name]) != w.Fingerprint:
+			out[name] = "upgraded"
+		}
+	}
+	for name := range st.Managed {
+		if _, want := d.Want[name]; !want {
+			if _, keep := d.Kept[name]; !keep && slices.Contains(confirmRemove, name) {
+				out[name] = "removed"
+			}
+		}
+	}
+	return out
+}
+
+// TerraformServices are the inputs Terraform applies: the changed services as desired, the
+// unchanged ones exactly as the state recorded them (so Terraform sees nothing to do there),
+// and the kept ones as they run.
+func (d *Desired) TerraformServices(st State, changes map[string]string) map[string]ServiceInputs {
+	out := maps.Clone(d.Kept)
+	for name, w := range d.Want {
+		if in, ok := st.Services[name]; ok && changes[name] == "" {
+			out[name] = in
+			continue
+		}
+		out[name] = w.TerraformInputs()
+	}
+	return out
+}
+
+// mergedAll are the merged values of several services.
+func (s Settings) mergedAll(svcs []services.Service) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	for _, svc := range svcs {
+		m, err := s.merged(svc)
+		if err != nil {
+			return nil, fmt.Errorf("values of %s: %w", svc.Name, err)
+		}
+		out[svc.Name] = m
+	}
+	return out, nil
+}
+
+func joinSorted(errs []error) error {
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
