@@ -38,9 +38,9 @@ type Want struct {
 	// Ref is what the release runs: repository, the tag it is deployed under (IMAGE_TAG beside
 	// the content tag when set) and, once known, the digest.
 	Ref       image.Ref
-	Pinned    bool   // promote's pin: exactly this digest, never built
-	Build     bool   // the registry lacks Tag: deploy builds and publishes it (resolve sets it)
-	Missing   bool   // the registry lacks Tag and SKIP_BUILD is set: deployed by tag all the same
+	Pinned    bool // promote's pin: exactly this digest, never built
+	Build     bool // the registry lacks Tag: deploy builds and publishes it (resolve sets it)
+	Missing   bool // the registry lacks Tag and SKIP_BUILD is set: deployed by tag all the same
 	Merged    map[string]any
 	Secret    string // the secret version it mounts, "" for none
 	NewSecret bool   // that version does not exist yet: deploy writes it first

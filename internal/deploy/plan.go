@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-
 	"github.com/dtap-platform/monorepo/internal/services"
 )
 
