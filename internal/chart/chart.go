@@ -5,6 +5,7 @@
 package chart
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,7 +16,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"helm.sh/helm/v3/pkg/action"
 	helmchart "helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -89,6 +92,12 @@ func Values(chartDir, env string, overrides map[string]any, extraFiles ...string
 	return values(c, chartDir, env, overrides, extraFiles)
 }
 
+// ValuesOf is Values for a chart already loaded: a run that merges the values of many services
+// loads the chart once.
+func ValuesOf(c *helmchart.Chart, chartDir, env string, extraFiles ...string) (map[string]any, error) {
+	return values(c, chartDir, env, nil, extraFiles)
+}
+
 func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, extraFiles []string) (map[string]any, error) {
 	user := map[string]any{}
 	for _, f := range append([]string{environments.ValuesFile(chartDir, env)}, extraFiles...) {
@@ -103,10 +112,47 @@ func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, 
 	if err != nil {
 		return nil, fmt.Errorf("merge values of %s: %w", env, err)
 	}
-	if err := chartutil.ValidateAgainstSchema(c, vals); err != nil {
+	if err := validate(c, vals); err != nil {
 		return nil, fmt.Errorf("values of %s do not match %s/values.schema.json:\n%w", env, chartDir, err)
 	}
 	return vals, nil
+}
+
+// validators are the compiled schemas, by the schema's digest: compiling the chart's schema
+// costs some 50 ms, and a deploy of many services validates each one's values against it.
+var validators sync.Map // [sha256.Size]byte -> *jsonschema.Schema
+
+// validate checks values against the chart's values.schema.json as Helm does
+// (chartutil.ValidateAgainstSchema: the same compiler, the same error text), compiling the
+// schema once per process. The chart has no subcharts.
+func validate(c *helmchart.Chart, vals map[string]any) error {
+	if c.Schema == nil {
+		return nil
+	}
+	key := sha256.Sum256(c.Schema)
+	v, ok := validators.Load(key)
+	if !ok {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(c.Schema))
+		if err != nil {
+			return err
+		}
+		compiler := jsonschema.NewCompiler()
+		compiler.UseLoader(jsonschema.SchemeURLLoader{"file": jsonschema.FileLoader{}})
+		if err := compiler.AddResource("file:///values.schema.json", doc); err != nil {
+			return err
+		}
+		schema, err := compiler.Compile("file:///values.schema.json")
+		if err != nil {
+			return err
+		}
+		v, _ = validators.LoadOrStore(key, schema)
+	}
+	if err := v.(*jsonschema.Schema).Validate(vals); err != nil {
+		// Helm's text (chartutil.JSONSchemaValidationError), which the messages above build on.
+		msg := strings.TrimPrefix(err.Error(), "jsonschema validation failed with 'file:///values.schema.json#'\n")
+		return fmt.Errorf("%s:\n%s\n", c.Name(), msg)
+	}
+	return nil
 }
 
 // mergeMaps merges b into a copy of a, recursing into maps, as `helm -f a -f b` does.

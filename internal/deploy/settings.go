@@ -266,8 +266,13 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if len(errs) == 0 {
 		// The merged values of every service of the run must match the chart's schema.
 		s.Merged = map[string]map[string]any{}
+		chartDir := filepath.Join(root, environments.ChartDir)
+		c, err := chart.Load(chartDir)
+		if err != nil {
+			return s, err
+		}
 		for _, svc := range s.Run {
-			merged, err := chart.Values(filepath.Join(root, environments.ChartDir), env, nil, s.valuesFiles(svc)...)
+			merged, err := chart.ValuesOf(c, chartDir, env, s.valuesFiles(svc)...)
 			if err != nil {
 				fail("service %s in %s: %w; fix the file that sets that key (VALUES_FILES, %s/values*.yaml or .helm/values-%s.yaml)", svc.Name, env, err, svc.Dir, env)
 				continue
