@@ -20,6 +20,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/bench"
 	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/deploy"
+	"github.com/dtap-platform/monorepo/internal/deploybench"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
@@ -536,4 +537,22 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// BenchDeploy benchmarks deploy at N services on the embedded cluster: first deploy, no-change deploy, one-service change, plan and destroy, each as typed (BENCH_SERVICES=2,50).
+//
+// For each N (2 to 200) it deploys a throwaway copy of this checkout (uncommitted changes
+// included) holding api, status and N-2 copies of api, as PROJECT=bench<N>, each step a
+// `go run mage.go ...` of its own, and prints each step's wall-clock time, one column per N.
+// BENCH_KEEP=1 keeps the copies and the step logs. See internal/deploybench.
+func BenchDeploy(ctx context.Context) error {
+	o, err := deploybench.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
+	defer stop()
+	o.Force = force
+	_, err = deploybench.Run(ctx, o)
+	return err
 }
