@@ -193,6 +193,11 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if env == environments.Production && !s.Confirmed && purpose != ForRead {
 		fail("refusing to change %s without confirmation: set CONFIRM_PROD=yes to go ahead", env)
 	}
+	switch d := getenv("HELM_DRIVER"); d {
+	case "", "secret", "secrets":
+	default:
+		fail("HELM_DRIVER=%s: this project keeps every Helm release in Secrets (what history, rollback and recovery read); unset HELM_DRIVER", d)
+	}
 	s.LockWait = 10 * time.Minute
 	if v := getenv("DEPLOY_LOCK_TIMEOUT"); v != "" {
 		if s.LockWait, err = time.ParseDuration(v); err != nil || s.LockWait < 0 {

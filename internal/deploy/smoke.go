@@ -11,10 +11,12 @@ import (
 	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
-// Smoke checks a running service at base: /readyz answers 200 and /config reports env.
-// It returns the /config document.
+// Smoke checks a running service at base: /readyz answers 200 and /config reports env. It
+// returns the top-level string fields of the /config document (environment, version, ...). It
+// reads /config as a stream and keeps no more than those, so a service whose configuration is
+// large (a ConfigMap of megabytes) passes as well as a small one.
 func Smoke(ctx context.Context, base, env string) (map[string]any, error) {
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second}
 	if err := expect200(ctx, client, base+server.PathReadyz, nil); err != nil {
 		return nil, err
 	}
@@ -28,7 +30,7 @@ func Smoke(ctx context.Context, base, env string) (map[string]any, error) {
 	return cfg, nil
 }
 
-func expect200(ctx context.Context, client *http.Client, url string, into any) error {
+func expect200(ctx context.Context, client *http.Client, url string, into *map[string]any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -38,19 +40,64 @@ func expect200(ctx context.Context, client *http.Client, url string, into any) e
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
 	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, body)
 	}
-	if into != nil {
-		if err := json.Unmarshal(body, into); err != nil {
-			return fmt.Errorf("GET %s: not JSON: %w", url, err)
+	if into == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	fields, err := topLevelStrings(resp.Body)
+	if err != nil {
+		return fmt.Errorf("GET %s: not a JSON object: %w", url, err)
+	}
+	*into = fields
+	return nil
+}
+
+// topLevelStrings reads a JSON object from r, token by token, and returns its top-level fields
+// whose values are strings; nested values are read and dropped, never held.
+func topLevelStrings(r io.Reader) (map[string]any, error) {
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("want an object, got %v (%v)", tok, err)
+	}
+	out := map[string]any{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, _ := tok.(string)
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		switch v := tok.(type) {
+		case string:
+			out[key] = v
+		case json.Delim:
+			// Skip the nested object or array: count brackets until it closes.
+			for depth := 1; depth > 0; {
+				t, err := dec.Token()
+				if err != nil {
+					return nil, err
+				}
+				if d, ok := t.(json.Delim); ok {
+					if d == '{' || d == '[' {
+						depth++
+					} else {
+						depth--
+					}
+				}
+			}
 		}
 	}
-	return nil
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // answers waits until base answers /readyz with 200, for at most timeout.

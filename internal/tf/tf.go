@@ -119,6 +119,9 @@ func New(o Options) (*Runner, error) {
 	if o.DataDir != "" {
 		env["TF_DATA_DIR"] = o.DataDir
 	}
+	// The helm provider would follow HELM_DRIVER to another release storage than the Secrets the
+	// toolkit's Helm SDK reads (history, rollback, recovery, adoption): one storage, always.
+	env["HELM_DRIVER"] = "secret"
 	env["TF_IN_AUTOMATION"] = "" // set by terraform-exec itself
 	out := o.Out
 	if out == nil {

@@ -1,0 +1,42 @@
+package deploy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestSmokeReadsTheEnvironmentOfAConfigOfAnySize(t *testing.T) {
+	big := strings.Repeat("x", 3<<20) // a 3 MB ConfigMap file, as /config shows it
+	tests := []struct {
+		name, body, env string
+		wantErr         string
+	}{
+		{"a small config", `{"environment":"dev","version":"src-1","config":{"a":"b"}}`, "dev", ""},
+		{"a config of megabytes, the environment after it", `{"config":{"files":{"big":"` + big + `"},"list":[1,[2,{"c":3}]]},"environment":"dev","version":"src-1"}`, "dev", ""},
+		{"another environment", `{"environment":"test"}`, "dev", "reports environment test, want dev"},
+		{"not JSON", `<html>`, "dev", "not a JSON object"},
+		{"a truncated document", `{"environment":"dev","config":{"a":`, "dev", "not a JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/config" {
+					_, _ = w.Write([]byte(tt.body))
+				}
+			}))
+			defer srv.Close()
+			cfg, err := Smoke(t.Context(), srv.URL, tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Smoke = %v, want an error with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg["version"] != "src-1" {
+				t.Fatalf("Smoke = %v, %v; want the version read", cfg, err)
+			}
+		})
+	}
+}
