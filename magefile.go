@@ -385,8 +385,11 @@ func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv, recorded 
 	return nil
 }
 
-// Promote deploys to <to> exactly the image digests that run in <from>, without building (-commit=<sha> checks they are that commit's).
-func Promote(ctx context.Context, from, to string, commit *string) error {
+// Promote deploys to <to> exactly the image digests that run in <from>, its upstream, without building (-commit=<sha> checks they are that commit's).
+//
+// <from> must be <to>'s upstream in environments.yaml; -skip="<reason>" promotes from
+// another environment all the same, and the reason goes into each release's history.
+func Promote(ctx context.Context, from, to string, commit, skip *string) error {
 	if from == to {
 		return fmt.Errorf("promote %s %s: an environment cannot be promoted to itself; nothing was done. To roll %s back: go run mage.go rollback -env=%s", from, to, to, to)
 	}
@@ -401,12 +404,15 @@ func Promote(ctx context.Context, from, to string, commit *string) error {
 	if err != nil {
 		return err
 	}
+	if err := deploy.CheckUpstream(src, dst, deref(skip)); err != nil {
+		return err
+	}
 	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
 	defer stop()
 	target := deploy.NewRunner(dst, os.Stdout, "promote "+from+" "+to)
 	target.Force = force
 	start := time.Now()
-	res, err := deploy.Promote(ctx, deploy.NewRunner(src, os.Stdout, "promote "+from+" "+to), target, deref(commit))
+	res, err := deploy.Promote(ctx, deploy.NewRunner(src, os.Stdout, "promote "+from+" "+to), target, deref(commit), deref(skip))
 	if err != nil {
 		return err
 	}

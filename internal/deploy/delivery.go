@@ -72,7 +72,7 @@ func imageOf(rel *helmrelease.Release) image.Ref {
 // copied by digest when the registries differ; nothing is built. With commit set, it first
 // checks that from runs the content tags of that commit's services, and refuses with the
 // difference when it does not.
-func Promote(ctx context.Context, from, to *Runner, commit string) (*Result, error) {
+func Promote(ctx context.Context, from, to *Runner, commit, skipUpstream string) (*Result, error) {
 	if err := from.step("read what runs in "+from.S.Env, func() error { return from.Preflight(ctx, false) }); err != nil {
 		return nil, err
 	}
@@ -112,9 +112,32 @@ func Promote(ctx context.Context, from, to *Runner, commit string) (*Result, err
 		}
 	}
 	to.describe(changed, func(svc string) string {
-		return fmt.Sprintf("promoted from %s (revision %d, %s)", from.S.Env, revisions[svc], pins[svc].Digest)
+		note := fmt.Sprintf("promoted from %s (revision %d, %s)", from.S.Env, revisions[svc], pins[svc].Digest)
+		if skipUpstream != "" {
+			note += fmt.Sprintf(", not from its upstream %s: %s", or(to.S.Upstream, "(none)"), skipUpstream)
+		}
+		return note
 	})
 	return res, nil
+}
+
+// CheckUpstream refuses a promotion that skips the pipeline: from must be to's upstream in
+// environments.yaml, unless skip gives the reason to go around it.
+func CheckUpstream(from, to Settings, skip string) error {
+	if from.Env == to.Upstream {
+		if skip != "" {
+			return fmt.Errorf("promote %s %s: %s is %s's upstream, so -skip is not needed; nothing was done. Drop it", from.Env, to.Env, from.Env, to.Env)
+		}
+		return nil
+	}
+	if strings.TrimSpace(skip) != "" {
+		return nil
+	}
+	if to.Upstream == "" {
+		return fmt.Errorf("promote %s %s: %s has no upstream in environments.yaml, it is built from source; nothing was done. Deploy it (go run mage.go deploy %s), or promote with -skip=\"<why>\"", from.Env, to.Env, to.Env, to.Env)
+	}
+	return fmt.Errorf("promote %s %s: %s's images come from %s (environments.yaml upstream), not %s; nothing was done. Promote from %s (go run mage.go promote %s %s), or give the reason to skip it: -skip=\"<why>\"",
+		from.Env, to.Env, to.Env, to.Upstream, from.Env, to.Upstream, to.Upstream, to.Env)
 }
 
 // checkCommit refuses a promotion whose images are not the content tags of the commit's

@@ -72,7 +72,7 @@ func TestTargetsReadTheMagefile(t *testing.T) {
 	for name, want := range map[string]Target{
 		"deploy":      {Required: 1},
 		"destroy":     {Optional: []string{"env"}},
-		"promote":     {Required: 2, Optional: []string{"commit"}},
+		"promote":     {Required: 2, Optional: []string{"commit", "skip"}},
 		"test:all":    {},
 		"chart:lint":  {},
 		"kind:up":     {},
