@@ -180,8 +180,24 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 	if err := ensureGateway(ctx, o); err != nil {
 		return t, err
 	}
+	if err := annotateFrontDoor(ctx, o); err != nil {
+		return t, err
+	}
 	t.Ready = time.Since(start)
 	return t, nil
+}
+
+// annotateFrontDoor records on the node how many front-door ports it maps (FrontDoorAnnotation).
+func annotateFrontDoor(ctx context.Context, o Options) error {
+	cs, err := o.clientset()
+	if err != nil {
+		return err
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, FrontDoorAnnotation, strconv.Itoa(FrontDoorSize(ctx, o)))
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, o.controlPlane(), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("annotate the node with its front door: %w", err)
+	}
+	return nil
 }
 
 // The front door of the embedded cluster: kind maps these node ports to the same ports on
@@ -252,6 +268,31 @@ func WriteKubeconfig(o Options) error {
 	}
 	return nil
 }
+
+// KubeconfigAnswers reports whether the kubeconfig this checkout holds for the cluster reaches
+// it: its API server answers and proves itself with the CA in the file, so the file is that
+// very cluster's, current. It asks no Docker: a run that finds it current needs no
+// WriteKubeconfig (about a second of docker exec).
+func KubeconfigAnswers(ctx context.Context, o Options) bool {
+	if _, err := os.Stat(o.Kubeconfig); err != nil {
+		return false
+	}
+	cfg, err := o.RESTConfig()
+	if err != nil {
+		return false
+	}
+	cfg.Timeout = 3 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false
+	}
+	_, err = cs.Discovery().ServerVersion()
+	return err == nil
+}
+
+// FrontDoorAnnotation, on the node, records how many front-door ports the cluster maps, so that
+// a deploy reads it with the node list instead of asking Docker.
+const FrontDoorAnnotation = "dtap.dev/front-door-ports"
 
 // Exists reports whether the named kind cluster exists.
 func Exists(o Options) (bool, error) {

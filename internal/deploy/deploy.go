@@ -72,7 +72,8 @@ func (r *Result) Row(service string) (Row, bool) {
 func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	s := r.S
 	res := &Result{Env: s.Env, Namespace: s.Namespace}
-	if err := r.step("preflight", func() error { return r.Preflight(ctx, !s.SkipBuild) }); err != nil {
+	needDocker := !s.SkipBuild && s.Builder == image.BuilderDocker && len(s.Pins) < len(s.Run)
+	if err := r.step("preflight", func() error { return r.Preflight(ctx, needDocker) }); err != nil {
 		return nil, err
 	}
 	existing, err := r.CheckNamespace(ctx, "deploy")
@@ -441,16 +442,12 @@ func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 		}
 	}
 	if len(specs) > 0 {
-		builder, err := image.Builder()
-		if err != nil {
-			return err
-		}
 		var built []string
 		for _, sp := range specs {
 			built = append(built, sp.Service)
 		}
 		r.built = built
-		if builder == image.BuilderHost {
+		if s.Builder == image.BuilderHost {
 			if err := r.step("build and publish "+strings.Join(built, ", ")+" (host go build) to "+s.Registry, func() error {
 				digests, err := image.BuildAndPushAll(ctx, s.RepoRoot, specs, func(svc string) string { return d.Want[svc].Ref.Repository }, r.Out)
 				for svc, digest := range digests {

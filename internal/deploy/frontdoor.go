@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -41,7 +42,19 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 		}
 		return nil
 	}
-	size := cluster.FrontDoorSize(ctx, r.S.Cluster)
+	nodes, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	size := -1
+	for _, n := range nodes.Items {
+		if v, ok := n.Annotations[cluster.FrontDoorAnnotation]; ok {
+			size, _ = strconv.Atoi(v)
+		}
+	}
+	if size < 0 {
+		size = cluster.FrontDoorSize(ctx, r.S.Cluster) // a cluster from before the annotation
+	}
 	if size == 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("the local cluster %q was created before it had a front door, so nothing answers on 127.0.0.1 for %s: recreate it with `go run mage.go kind:down` then `go run mage.go kind:up` (this deletes what runs there), or use kubectl port-forward",
 			r.S.Cluster.Name, strings.Join(want, ", ")))
@@ -58,10 +71,7 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	cidrs, err := r.sourceCIDRs(ctx)
-	if err != nil {
-		return err
-	}
+	cidrs := sourceCIDRs(nodes.Items)
 	for name, p := range ports {
 		d.Want[name].FrontDoor = map[string]any{
 			"service":       map[string]any{"nodePort": p},
@@ -131,13 +141,9 @@ func assignPorts(taken map[int]string, own map[string]int, namespace string, nam
 
 // sourceCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod
 // network's gateway (kube-proxy masquerades NodePort traffic to it).
-func (r *Runner) sourceCIDRs(ctx context.Context) ([]any, error) {
-	nodes, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
+func sourceCIDRs(nodes []corev1.Node) []any {
 	var out []string
-	for _, n := range nodes.Items {
+	for _, n := range nodes {
 		for _, a := range n.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP {
 				if ip := net.ParseIP(a.Address); ip != nil {
@@ -159,7 +165,7 @@ func (r *Runner) sourceCIDRs(ctx context.Context) ([]any, error) {
 	for i, c := range out {
 		list[i] = c
 	}
-	return list, nil
+	return list
 }
 
 func hostCIDR(ip net.IP) string {

@@ -82,7 +82,7 @@ func (r *Runner) step(name string, fn func() error) error {
 // builds, or for the local cluster), Terraform, and the cluster, whose context and server it
 // prints. The local cluster may not exist yet (deploy creates it); then clients stay nil.
 func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
-	if needDocker || r.S.Local {
+	if needDocker {
 		if err := image.Ping(ctx); err != nil {
 			return err
 		}
@@ -95,9 +95,14 @@ func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
 	if src, ok := tf.ProviderSource(); ok {
 		fmt.Fprintf(r.Out, "  terraform %s, provider hashicorp/helm from %s\n", path, src)
 	}
-	if r.S.Local {
+	// The kubeconfig this checkout holds for the embedded cluster is checked first, without
+	// Docker; kind is asked only when it is missing or stale (the cluster is new, or was made anew).
+	if r.S.Local && !cluster.KubeconfigAnswers(ctx, r.S.Cluster) {
 		exists, err := cluster.Exists(r.S.Cluster)
 		if err != nil {
+			if perr := image.Ping(ctx); perr != nil {
+				return perr
+			}
 			return err
 		}
 		if !exists {

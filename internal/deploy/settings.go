@@ -62,6 +62,7 @@ type Settings struct {
 	Registry    string // REGISTRY: where images are pushed; the local cluster's registry by default
 	ImageTag    string // IMAGE_TAG: overrides every content tag
 	SkipBuild   bool   // SKIP_BUILD=true: deploy images already in the registry, build nothing
+	Builder     string // BUILDER: image.BuilderHost or image.BuilderDocker
 	BaseURLs    map[string]string
 	Secrets     map[string]map[string][]byte // service -> key -> value (SECRET_<SERVICE>_<KEY>)
 	ValuesFiles []string                     // VALUES_FILES, absolute
@@ -223,6 +224,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		return s, errors.Join(errs...)
 	}
 
+	if s.Builder, err = image.Builder(); err != nil {
+		errs = append(errs, err)
+	}
 	s.ImageTag = getenv("IMAGE_TAG")
 	if s.ImageTag != "" {
 		if err := image.ValidateTag(s.ImageTag); err != nil {

@@ -183,17 +183,14 @@ func InputOptions(ctx context.Context) inputs.Options {
 // InputOptions are the content-tag inputs of an image built by builder (BuilderHost or
 // BuilderDocker).
 func InputOptionsFor(ctx context.Context, builder string) inputs.Options {
+	if builder == BuilderHost {
+		// The host cross-compiles for Linux on its own architecture; no engine is asked.
+		return inputs.Options{BuilderImage: HostBuilderImage(), Platform: "linux/" + runtime.GOARCH}
+	}
 	platform.once.Do(func() {
 		if out, err := DockerOutput(ctx, "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"); err == nil {
 			platform.v = strings.TrimSpace(out)
 		}
 	})
-	if builder == BuilderHost {
-		p := platform.v
-		if p == "" {
-			p = "linux/" + runtime.GOARCH
-		}
-		return inputs.Options{BuilderImage: HostBuilderImage(), Platform: p}
-	}
 	return inputs.Options{BuilderImage: BuilderImage(), Platform: platform.v}
 }
