@@ -75,18 +75,20 @@ func Prepare(ctx context.Context, root, dst string, n int, run string) (Prepared
 	return p, nil
 }
 
-// Copy copies the files `git ls-files` lists in root to dst, as they are in the working tree:
-// modified files with their changes, files deleted but not yet committed left out, symbolic
-// links as links, modes kept. It returns how many it copied.
+// Copy copies the files of the checkout at root to dst, as they are in the working tree: those
+// `git ls-files` lists, with their uncommitted changes, and the new files git does not ignore,
+// which a change often adds and which a build in the checkout would use too; files deleted but
+// not yet committed are left out. Symbolic links are copied as links, modes are kept. It
+// returns how many files it copied.
 func Copy(ctx context.Context, root, dst string) (int, error) {
-	out, err := gitOutput(ctx, root, "ls-files", "-z")
+	out, err := gitOutput(ctx, root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
 	if err != nil {
 		return 0, err
 	}
 	seen := map[string]bool{}
 	n := 0
 	for _, rel := range strings.Split(out, "\x00") {
-		if rel == "" || seen[rel] { // an unmerged file is listed once per stage
+		if rel == "" || seen[rel] || rel == mageOutputFile { // an unmerged file is listed once per stage
 			continue
 		}
 		seen[rel] = true
@@ -125,6 +127,9 @@ func Copy(ctx context.Context, root, dst string) (int, error) {
 	}
 	return n, nil
 }
+
+// mageOutputFile is the file mage writes beside the magefile while it compiles it, and removes.
+const mageOutputFile = "mage_output_file.go"
 
 func copyFile(src, dst string, perm fs.FileMode) error {
 	in, err := os.Open(src)

@@ -3,8 +3,9 @@
 // timed by the wall clock, on the embedded cluster.
 //
 // For each N of BENCH_SERVICES (default 2,50) it makes a throwaway git checkout in a temp dir:
-// the files `git ls-files` lists, as they are in the working tree (so uncommitted changes are
-// measured too), committed with a fixed author and date, because content tags read git history.
+// the files `git ls-files` lists, as they are in the working tree, and the new files git does not
+// ignore (so uncommitted changes are measured too), committed with a fixed author and date,
+// because content tags read git history.
 // Beside the repository's own services it generates N-2 more, s01, s02, ... (zero-padded to the
 // width needed), each services/api/main.go with its name replaced and api's values.yaml. Every
 // service of the copy gets a file naming the run, so its content tag is new to the registry,

@@ -213,7 +213,7 @@ func git(t *testing.T, dir string, args ...string) string {
 	return out
 }
 
-func TestCopyTakesTheTrackedFilesAsTheyAreInTheWorkingTree(t *testing.T) {
+func TestCopyTakesTheWorkingTreeOfTheTrackedFilesAndTheNewOnes(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	testfiles.Write(t, src, map[string]string{
 		"README.md": "committed\n", "gone.txt": "deleted, not committed\n", "dir/run": "#!/bin/sh\n", "ignored.log": "tracked though ignored\n",
@@ -227,7 +227,10 @@ func TestCopyTakesTheTrackedFilesAsTheyAreInTheWorkingTree(t *testing.T) {
 	git(t, src, "init", "-q")
 	git(t, src, "add", ".")
 	git(t, src, "commit", "-q", "-m", "first")
-	testfiles.Write(t, src, map[string]string{"README.md": "changed, not committed\n", "untracked.txt": "never added\n", ".gitignore": "*.log\n"})
+	testfiles.Write(t, src, map[string]string{
+		"README.md": "changed, not committed\n", "new/file.go": "package new\n", ".gitignore": "*.log\n", "new.log": "ignored\n",
+		"mage_output_file.go": "// mage's, while it compiles\n",
+	})
 	if err := os.Remove(filepath.Join(src, "gone.txt")); err != nil {
 		t.Fatal(err)
 	}
@@ -236,22 +239,23 @@ func TestCopyTakesTheTrackedFilesAsTheyAreInTheWorkingTree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 4 {
-		t.Errorf("copied %d files; want 4 (README.md, dir/run, ignored.log, link)", n)
+	if n != 6 {
+		t.Errorf("copied %d files; want 6 (README.md, dir/run, ignored.log, link, new/file.go, .gitignore)", n)
 	}
 	for _, tc := range []struct {
 		name, path, want string
 	}{
 		{"a modified file has its uncommitted change", "README.md", "changed, not committed\n"},
 		{"a tracked file stays though ignored", "ignored.log", "tracked though ignored\n"},
+		{"a new file git does not ignore is taken", "new/file.go", "package new\n"},
 	} {
 		if b, err := os.ReadFile(filepath.Join(dst, tc.path)); err != nil || string(b) != tc.want {
 			t.Errorf("%s: %s = %q, %v; want %q", tc.name, tc.path, b, err, tc.want)
 		}
 	}
-	for _, p := range []string{"gone.txt", "untracked.txt", ".gitignore"} {
+	for _, p := range []string{"gone.txt", "new.log", "mage_output_file.go"} {
 		if _, err := os.Lstat(filepath.Join(dst, p)); err == nil {
-			t.Errorf("%s was copied; only what git ls-files lists and the working tree has is", p)
+			t.Errorf("%s was copied: a deleted file, an ignored new one and mage's own are not", p)
 		}
 	}
 	if st, err := os.Stat(filepath.Join(dst, "dir", "run")); err != nil || st.Mode().Perm()&0o100 == 0 {
