@@ -21,8 +21,10 @@
 //	plan dev           nothing changed
 //	destroy -env=dev
 //
-// Before the first N, when the target is the embedded cluster, `go run mage.go kind:up` makes sure
-// it is up, untimed, so that no first deploy pays for creating it. The steps get the caller's
+// Before each N's steps, `go run mage.go kind:up` (`services` when the target is another
+// cluster) runs untimed: it compiles the copy's magefile, which a checkout in use has compiled
+// already, and makes sure the embedded cluster is up, so that no first deploy pays for either,
+// and every N's is measured alike. The steps get the caller's
 // environment, with the variables that hold paths made absolute (they run in the copy), and
 // TERRAFORM_PATH pointing at the checkout's own installed terraform when there is no other.
 //
@@ -204,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{o: o, root: root, cwd: cwd, tmp: tmp, logs: filepath.Join(tmp, "logs"), clusterUp: !embedded, extraEnv: terraformPath(o.Environ, root)}
+	b := &bench{o: o, root: root, cwd: cwd, tmp: tmp, logs: filepath.Join(tmp, "logs"), embedded: embedded, extraEnv: terraformPath(o.Environ, root)}
 	if err := os.Mkdir(b.logs, 0o755); err != nil {
 		return nil, errors.Join(err, os.RemoveAll(tmp))
 	}
@@ -294,7 +296,7 @@ func terraformPath(environ []string, root string) []string {
 type bench struct {
 	o                    Options
 	root, cwd, tmp, logs string
-	clusterUp            bool     // the cluster is there: the embedded one is up, or another is used
+	embedded             bool     // the target is the embedded cluster
 	extraEnv             []string // for every step
 }
 
@@ -329,19 +331,20 @@ func (b *bench) runN(ctx context.Context, n int) Result {
 		n, dir, prep.Files, n, len(prep.Generated), seconds(time.Since(start)))
 
 	env := append(stepEnv(b.o.Environ, project, dir, b.cwd), b.extraEnv...)
-	if !b.clusterUp {
-		// Untimed: the first deploy would otherwise create the embedded cluster, if it is not up.
-		log := filepath.Join(b.logs, project+"-0-kind-up.log")
-		fmt.Fprintf(b.o.Out, "N=%d: kind:up (untimed: creates or reuses the shared cluster and its registry) ... ", n)
-		d, err := b.step(ctx, dir, env, []string{"kind:up"}, log)
-		if err != nil {
-			fmt.Fprintf(b.o.Out, "failed after %s: %v\n", seconds(d), err)
-			b.printTail(n, "kind:up", log)
-			return fail("kind:up failed: %v (its log: %s)", err, log)
-		}
-		fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
-		b.clusterUp = true
+	// Untimed: the copy's magefile is compiled, and the embedded cluster is up.
+	warm, why := "services", "compiles the copy's magefile"
+	if b.embedded {
+		warm, why = "kind:up", "compiles the copy's magefile, creates or reuses the shared cluster"
 	}
+	log := filepath.Join(b.logs, project+"-0-"+strings.ReplaceAll(warm, ":", "-")+".log")
+	fmt.Fprintf(b.o.Out, "N=%d: %s (untimed: %s) ... ", n, warm, why)
+	d, err := b.step(ctx, dir, env, []string{warm}, log)
+	if err != nil {
+		fmt.Fprintf(b.o.Out, "failed after %s: %v\n", seconds(d), err)
+		b.printTail(n, warm, log)
+		return fail("%s failed: %v (its log: %s)", warm, err, log)
+	}
+	fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
 	for i, s := range steps {
 		if ctx.Err() != nil { // interrupted between two steps
 			res.Err = fmt.Errorf("N=%d: interrupted before %s", n, s.row)

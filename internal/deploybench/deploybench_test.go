@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -436,8 +437,9 @@ func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 		t.Fatalf("Run: %v\n%s", err, f.out)
 	}
 	t.Logf("the output:\n%s", f.out)
-	want := []string{"bench2 bench2 run mage.go kind:up"}
+	var want []string
 	for _, n := range []string{"2", "3"} {
+		want = append(want, "bench"+n+" bench"+n+" run mage.go kind:up")
 		for _, s := range steps {
 			want = append(want, "bench"+n+" bench"+n+" run mage.go "+strings.Join(s.args, " "))
 		}
@@ -465,7 +467,7 @@ func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 	if len(logs) != 1 {
 		t.Fatalf("no log of N=3's first deploy")
 	}
-	if b, _ := os.ReadFile(logs[0]); !strings.Contains(string(b), "ok: run mage.go deploy dev") {
+	if b, _ := os.ReadFile(logs[0]); !regexp.MustCompile(`(?m)^\[\+\d+\.\ds\] ok: run mage.go deploy dev$`).Match(b) {
 		t.Errorf("the log lacks the step's output:\n%s", b)
 	}
 }
@@ -476,9 +478,9 @@ func TestAFailingStepEndsItsNAfterDestroyAndTheRunFailsAtTheEnd(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "N=2: plan dev (no change) failed: exit status 1") || !strings.Contains(err.Error(), "N=3: plan dev") {
 		t.Fatalf("Run = %v; want both Ns' plan named", err)
 	}
-	want := []string{"bench2 bench2 run mage.go kind:up"}
+	var want []string
 	for _, n := range []string{"2", "3"} {
-		for _, a := range []string{"deploy dev", "deploy dev", "deploy dev", "plan dev", "destroy -env=dev"} {
+		for _, a := range []string{"kind:up", "deploy dev", "deploy dev", "deploy dev", "plan dev", "destroy -env=dev"} {
 			want = append(want, "bench"+n+" bench"+n+" run mage.go "+a)
 		}
 	}
@@ -486,7 +488,7 @@ func TestAFailingStepEndsItsNAfterDestroyAndTheRunFailsAtTheEnd(t *testing.T) {
 		t.Errorf("the steps ran as\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	out := f.out.String()
-	for _, want := range []string{"N=2: plan dev (no change) ... failed after", "the last 3 lines of", "    boom: run mage.go plan dev", "N=2: cleaning up: destroy -env=dev ... ", "plan dev (no change)                failed    failed"} {
+	for _, want := range []string{"N=2: plan dev (no change) ... failed after", "the last 3 lines of", "] boom: run mage.go plan dev", "N=2: cleaning up: destroy -env=dev ... ", "plan dev (no change)                failed    failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
@@ -598,6 +600,32 @@ func TestTargetIsTheEmbeddedClusterOnlyWhenNoOtherIsConfigured(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, embedded := target(tc.environ); got != tc.want || embedded != tc.embedded {
 				t.Errorf("target = %q, %v; want %q, %v", got, embedded, tc.want, tc.embedded)
+			}
+		})
+	}
+}
+
+func TestEachLineOfAStepsLogIsStampedWithTheTimeSinceItsStart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{name: "whole lines", writes: []string{"a\nb\n"}, want: "[+0.0s] a\n[+0.0s] b\n"},
+		{name: "a line in pieces", writes: []string{"ab", "c\nd", "\n"}, want: "[+0.0s] abc\n[+0.0s] d\n"},
+		{name: "no final newline", writes: []string{"a\n", "b"}, want: "[+0.0s] a\n[+0.0s] b"},
+		{name: "empty lines", writes: []string{"\n\n"}, want: "[+0.0s] \n[+0.0s] \n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			s := &stamper{w: &out, start: time.Now(), bol: true}
+			for _, w := range tc.writes {
+				if n, err := s.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if out.String() != tc.want {
+				t.Errorf("the log is %q; want %q", out.String(), tc.want)
 			}
 		})
 	}

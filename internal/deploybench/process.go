@@ -1,23 +1,28 @@
 package deploybench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"os/exec"
 	"syscall"
 	"time"
 )
 
-// runProcess runs argv in dir with env, its output to log, in a process group of its own, as a
+// runProcess runs argv in dir with env, its output to log with each line stamped with the time
+// since the start (so a log shows where the time went), in a process group of its own, as a
 // terminal runs a command. When ctx ends, the group gets SIGINT, as Ctrl-C in that terminal would
 // send (`go run`, mage and the target all see it, so a deploy rolls back), and has grace to
 // exit; when force is closed, or grace is over, the group is killed. notify tells the user what
 // is being done.
-func runProcess(ctx context.Context, force <-chan struct{}, grace time.Duration, dir string, env, argv []string, log *os.File, notify func(string)) error {
+func runProcess(ctx context.Context, force <-chan struct{}, grace time.Duration, dir string, env, argv []string, log io.Writer, notify func(string)) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir, cmd.Env = dir, env
-	cmd.Stdout, cmd.Stderr = log, log // a file: Wait returns when the process exits
+	out := &stamper{w: log, start: time.Now(), bol: true}
+	cmd.Stdout, cmd.Stderr = out, out // the same writer: one pipe, the lines in order
+	// A process the step left behind with its output open does not hold the step up.
+	cmd.WaitDelay = 10 * time.Second
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
@@ -53,6 +58,34 @@ func runProcess(ctx context.Context, force <-chan struct{}, grace time.Duration,
 	_ = syscall.Kill(group, syscall.SIGKILL)
 	<-done
 	return fmt.Errorf("interrupted, and killed")
+}
+
+// stamper writes each line it is given after the time since start: "[+12.3s] ".
+type stamper struct {
+	w     io.Writer
+	start time.Time
+	bol   bool // at the beginning of a line
+}
+
+func (s *stamper) Write(p []byte) (int, error) {
+	n := len(p)
+	var buf bytes.Buffer
+	for len(p) > 0 {
+		if s.bol {
+			fmt.Fprintf(&buf, "[+%.1fs] ", time.Since(s.start).Seconds())
+		}
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line = p[:i+1]
+		}
+		buf.Write(line)
+		s.bol = line[len(line)-1] == '\n'
+		p = p[len(line):]
+	}
+	if _, err := s.w.Write(buf.Bytes()); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 func exitOf(err error) string {
