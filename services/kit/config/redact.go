@@ -410,6 +410,8 @@ type redaction struct {
 	noClose   [2]int
 	noBracket [2]int
 	noODBC    int
+	// odbcFrom, odbcAt: the last scan for an ODBC closing brace, from odbcFrom, found it at odbcAt.
+	odbcFrom, odbcAt int
 	// closing: where the closing tags are, by name; delims: where the lines that could end a
 	// heredoc are, by their text.
 	closing map[string][]int

@@ -463,10 +463,17 @@ func (x *redaction) closeBracket(start int) int {
 
 // odbcClose finds the brace that closes an ODBC or ADO.NET value {...} on its line, where }}
 // is a brace; -1 when there is none.
+//
+// The brace found is the end of the first run of } of odd length after start, whatever start
+// is on the line before it (start is a {, so never inside such a run): a scan from before it
+// gives the same answer, which is remembered, so that a line of {x}} repeated is read once.
 func (x *redaction) odbcClose(start int) int {
 	v := x.v
 	if start < x.noODBC {
 		return -1 // none on the rest of this line
+	}
+	if start >= x.odbcFrom && start < x.odbcAt {
+		return x.odbcAt
 	}
 	k := start + 1
 	for ; k < len(v) && v[k] != '\n'; k++ {
@@ -475,6 +482,7 @@ func (x *redaction) odbcClose(start int) int {
 				k++
 				continue
 			}
+			x.odbcFrom, x.odbcAt = start, k
 			return k
 		}
 	}
