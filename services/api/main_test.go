@@ -149,9 +149,9 @@ func TestOverlappingConfigAndSecretsDirsExit2(t *testing.T) {
 	}
 }
 
-// TestTheRunningBinaryShowsNoCredentialAndAnswersHTTPByTheBook: /config of the real process
-// shows no password, in a URL or under a credential's name, and shows ordinary values; HEAD
-// answers 200 and DELETE 405 with Allow.
+// TestTheRunningBinaryShowsNoCredentialAndAnswersHTTPByTheBook: /config of the real process in
+// the redacted view (dev's) shows no password, in a URL or under a credential's name, and shows
+// ordinary values; HEAD answers 200 and DELETE 405 with Allow.
 func TestTheRunningBinaryShowsNoCredentialAndAnswersHTTPByTheBook(t *testing.T) {
 	const pw = "hunter2"
 	credentials := []string{
@@ -168,7 +168,7 @@ func TestTheRunningBinaryShowsNoCredentialAndAnswersHTTPByTheBook(t *testing.T) 
 	}
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	_, out := startProcess(t, append(credentials, fmt.Sprintf("PORT=%d", port), "REDACT_NAMES=LICENSE",
+	_, out := startProcess(t, append(credentials, fmt.Sprintf("PORT=%d", port), "CONFIG_VIEW=redacted", "REDACT_NAMES=LICENSE",
 		"APP_AUTHOR=Ada Lovelace", "APP_KEYBOARD_LAYOUT=de-nodeadkeys")...)
 	deadline := time.Now().Add(10 * time.Second)
 	for status(base+"/readyz") != 200 {

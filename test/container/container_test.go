@@ -152,7 +152,7 @@ func logsOf(t *testing.T, c *testcontainers.DockerContainer) string {
 func TestImageServesConfigProbesAndMetrics(t *testing.T) {
 	c, base := startAPI(t, map[string]string{
 		"APP_ENV": "container", "APP_RELEASE": "api-container", "APP_FEATURE": "on",
-		"CONFIG_DIR": configDir,
+		"CONFIG_DIR": configDir, "CONFIG_PUBLIC": "greeting,APP_FEATURE",
 	}, map[string]string{dirWith(t, map[string]string{"greeting": "hello"}): configDir})
 
 	code, body := get(t, base+server.PathConfig)
@@ -229,7 +229,7 @@ func TestImageRunsAsNonRootOnAReadOnlyRootFilesystem(t *testing.T) {
 
 func TestSecretsMountedAsFilesAreRedacted(t *testing.T) {
 	const value = "pa55-w0rd-must-not-leak"
-	c, base := startAPI(t, map[string]string{"SECRETS_DIR": secretsDir, "LOG_LEVEL": "debug"},
+	c, base := startAPI(t, map[string]string{"SECRETS_DIR": secretsDir, "LOG_LEVEL": "debug", "CONFIG_VIEW": "redacted"},
 		map[string]string{dirWith(t, map[string]string{"db-password": value, "api-token": value + "2"}): secretsDir})
 
 	code, body := get(t, base+server.PathConfig)
@@ -269,19 +269,20 @@ func TestBadConfigurationExits2WithTheFix(t *testing.T) {
 }
 
 // TestSIGTERMLetsTheInFlightRequestFinishThenExits0 holds a request in flight across the whole
-// shutdown: /config is made tens of MB large by the mounted config files, and the client reads
-// only its start before SIGTERM, so the handler stays blocked writing. During the drain
-// /readyz is 503; after it, Shutdown waits for that request, which the client then reads to
-// the end; the process exits 0.
+// shutdown: /config is made tens of MB large by the mounted config files (its bound raised to
+// allow it), and the client reads only its start before SIGTERM, so the handler stays blocked
+// writing. During the drain /readyz is 503; after it, Shutdown waits for that request, which
+// the client then reads to the end; the process exits 0.
 func TestSIGTERMLetsTheInFlightRequestFinishThenExits0(t *testing.T) {
 	const drain = 2 * time.Second
 	files := map[string]string{}
-	chunk := strings.Repeat("x", config.MaxFileSize-1024)
+	chunk := strings.Repeat("x", 1<<20-1024)
 	for i := range 48 {
 		files[fmt.Sprintf("blob-%02d", i)] = chunk
 	}
 	c, base := startAPI(t, map[string]string{
 		"CONFIG_DIR": configDir, "SHUTDOWN_DRAIN": drain.String(), "SHUTDOWN_TIMEOUT": "20s",
+		"CONFIG_VIEW": "redacted", "CONFIG_VIEW_MAX_BYTES": "64Mi",
 	}, map[string]string{dirWith(t, files): configDir})
 
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))

@@ -1,28 +1,53 @@
 // Package config loads a service's configuration from its environment and from the
 // files that Kubernetes mounts (a ConfigMap directory and a Secret directory), validates it,
-// and keeps secret values out of every rendering of it.
+// and decides what of it GET /config may show.
 //
 // The variables, all optional:
 //
-//	PORT                  TCP port to serve on (default 8080)
-//	LOG_LEVEL             debug, info, warn or error (default info)
-//	APP_ENV, APP_RELEASE  the environment and the release, shown by /config
-//	APP_*                 shown by /config, redacted where they hold credentials (see Redactor)
-//	CONFIG_DIR            a mounted ConfigMap: its files are shown by /config
-//	SECRETS_DIR           a mounted Secret: its file names are shown, never their values
-//	CONFIG_DIR_MAX_BYTES  the most that the files of CONFIG_DIR, and those of SECRETS_DIR, may
-//	                      add up to: bytes, or with a suffix Ki, Mi or Gi (default 64Mi)
-//	REDACT_NAMES          comma-separated words that mark more names as credentials, matched
-//	                      case-insensitively anywhere in a name (REDACT_NAMES=LICENSE,PARTNER_ID)
-//	SHUTDOWN_DRAIN        how long readiness is 503 before the server stops (default 5s)
-//	SHUTDOWN_TIMEOUT      how long in-flight requests get to finish after that (default 10s)
+//	PORT                   TCP port to serve on (default 8080)
+//	LOG_LEVEL              debug, info, warn or error (default info)
+//	APP_ENV, APP_RELEASE   the environment and the release, shown by /config
+//	APP_*                  shown by /config as the view says (below)
+//	CONFIG_DIR             a mounted ConfigMap: its files are shown by /config as the view says
+//	SECRETS_DIR            a mounted Secret: its file names are shown, never their values
+//	CONFIG_VIEW            fingerprints (the default) or redacted: how /config shows values
+//	CONFIG_PUBLIC          comma-separated keys (APP_* names, CONFIG_DIR file names) whose values
+//	                       the fingerprints view shows; the service adds its own (kit.Service.Public)
+//	CONFIG_VIEW_MAX_BYTES  the most bytes GET /config answers (default 1Mi, at least 16Ki)
+//	CONFIG_DIR_MAX_BYTES   the most that the files of CONFIG_DIR, and those of SECRETS_DIR, may
+//	                       add up to: bytes, or with a suffix Ki, Mi or Gi (default 64Mi)
+//	REDACT_NAMES           comma-separated words that mark more names as credentials, matched
+//	                       case-insensitively anywhere in a name (REDACT_NAMES=LICENSE,PARTNER_ID)
+//	SHUTDOWN_DRAIN         how long readiness is 503 before the server stops (default 5s)
+//	SHUTDOWN_TIMEOUT       how long in-flight requests get to finish after that (default 10s)
+//
+// # What /config shows: the views
+//
+// The fingerprints view (CONFIG_VIEW=fingerprints, the default, and what the chart sets in
+// staging and prod) fails closed: a value is shown only when its key is declared public, in
+// code (kit.Service.Public) or in CONFIG_PUBLIC (the chart's configView.public). Every other
+// value, and every secret, is shown as a fingerprint and its length (see Fingerprinter): enough
+// to tell whether two pods, two revisions or two environments hold the same value, and of no
+// use to guess it. Public values still go through the Redactor, a second line. The kit's own
+// settings (environment, release, version, log level, port) are public.
+//
+// The redacted view (CONFIG_VIEW=redacted, what the chart sets in dev and test) shows every value
+// through the Redactor, as the kit always did, and secrets as [REDACTED]. Redaction recognises
+// credentials by name and shape, so it fails open on forms it does not know: it is for
+// environments whose values are not worth protecting.
+//
+// # Files
 //
 // CONFIG_DIR and SECRETS_DIR must not overlap (the same directory, or one inside the other):
-// Load refuses that, since the secret files would show as configuration. One file may hold
-// at most 1 MiB (MaxFileSize). A file that is not UTF-8 text (invalid UTF-8, or a NUL byte)
-// is kept byte for byte in BinaryFiles and shown base64-encoded under "configBase64", or as
-// [REDACTED] when Redactor.HidesBinary finds, or cannot rule out, a credential in it (a
-// Latin-1 or UTF-16 file with a password in it, a keystore, an archive).
+// Load refuses that, since the secret files would show as configuration. A file is judged by
+// where it is, with its symbolic links resolved: a file of CONFIG_DIR that resolves outside
+// CONFIG_DIR (into SECRETS_DIR, or anywhere else) is a secret, kept in LinkedSecrets, and never
+// shown, in either view. One file may hold at most MaxFileSize bytes. A file that is not UTF-8
+// text (invalid UTF-8, or a NUL byte) is kept byte for byte in BinaryFiles and shown
+// base64-encoded under "configBase64" when it may be shown, or as [REDACTED] when
+// Redactor.HidesBinary finds, or cannot rule out, a credential in it.
+//
+// Loading reads each file once and keeps it; its cost is linear in the size of the files.
 package config
 
 import (
@@ -52,6 +77,9 @@ const (
 	EnvShutdownTimeout = "SHUTDOWN_TIMEOUT"
 	EnvConfigMaxBytes  = "CONFIG_DIR_MAX_BYTES"
 	EnvRedactNames     = "REDACT_NAMES"
+	EnvView            = "CONFIG_VIEW"
+	EnvPublic          = "CONFIG_PUBLIC"
+	EnvViewMaxBytes    = "CONFIG_VIEW_MAX_BYTES"
 
 	// AppPrefix marks the environment variables that /config shows.
 	AppPrefix = "APP_"
@@ -64,12 +92,38 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultEnvironment     = "local"
 
-	// MaxFileSize bounds one mounted config or secret file; Kubernetes caps a ConfigMap at 1 MiB.
-	MaxFileSize = 1 << 20
+	// MaxFileSize bounds one mounted config or secret file. Kubernetes caps a ConfigMap at 1 MiB,
+	// but CONFIG_DIR may be any volume, so a file of a few MB loads: CONFIG_DIR_MAX_BYTES bounds
+	// the total.
+	MaxFileSize = 8 << 20
 	// DefaultConfigMaxBytes bounds the files of CONFIG_DIR, and those of SECRETS_DIR, together
 	// (names and contents), unless CONFIG_DIR_MAX_BYTES says otherwise.
 	DefaultConfigMaxBytes = 64 << 20
+
+	// DefaultViewMaxBytes is the most bytes GET /config answers, unless CONFIG_VIEW_MAX_BYTES
+	// says otherwise; MinViewMaxBytes is the least it may say.
+	DefaultViewMaxBytes = 1 << 20
+	MinViewMaxBytes     = 16 << 10
 )
+
+// View is how GET /config shows the values of the configuration.
+type View string
+
+// The views. The zero View is ViewFingerprints: a Config built by hand fails closed too.
+const (
+	// ViewFingerprints shows public values, and a fingerprint and the length of every other one.
+	ViewFingerprints View = "fingerprints"
+	// ViewRedacted shows every value through the Redactor, and secrets as Redacted.
+	ViewRedacted View = "redacted"
+)
+
+// Normal is v with the zero View read as ViewFingerprints.
+func (v View) Normal() View {
+	if v == ViewRedacted {
+		return ViewRedacted
+	}
+	return ViewFingerprints
+}
 
 // Config is the validated configuration of one service process.
 type Config struct {
@@ -91,14 +145,33 @@ type Config struct {
 	// BinaryFiles holds the files of the config directory that are not UTF-8 text, byte for byte.
 	// Renderings show them base64-encoded, unless Redactor.HidesBinary.
 	BinaryFiles map[string][]byte
+	// LinkedSecrets holds the files of the config directory that resolve outside it (a symbolic
+	// link into SECRETS_DIR, or anywhere else): secrets, judged by where they point. They are
+	// listed under "config" and never shown.
+	LinkedSecrets map[string]Secret
 	// Env holds the APP_-prefixed environment variables (other than APP_ENV and APP_RELEASE),
-	// as Redactor.Value shows them: credentials are stored redacted.
-	Env map[string]string
+	// as Redactor.Value shows them: credentials are stored redacted. EnvValues holds the same
+	// variables as they are, for the fingerprints; a Secret never renders its value.
+	Env       map[string]string
+	EnvValues map[string]Secret
 	// Secrets holds the mounted secret directory. A Secret never renders its value.
 	Secrets map[string]Secret
 	// Redactor is the redaction rules, with the names of REDACT_NAMES.
 	Redactor Redactor
+
+	// View is how /config shows values (CONFIG_VIEW); Public are the keys whose values the
+	// fingerprints view shows (CONFIG_PUBLIC, and the service's own); ViewMaxBytes bounds the
+	// size of /config (CONFIG_VIEW_MAX_BYTES).
+	View         View
+	Public       map[string]bool
+	ViewMaxBytes int64
+	// Fingerprinter makes the fingerprints of the values that are not shown: keyed by
+	// SECRETS_DIR/config-fingerprint-key when the Secret holds one.
+	Fingerprinter Fingerprinter
 }
+
+// IsPublic reports whether the fingerprints view shows the value of key.
+func (c Config) IsPublic(key string) bool { return c.Public[key] }
 
 // Error is a configuration problem: which variable, what is wrong, and how to fix it.
 type Error struct {
@@ -140,13 +213,27 @@ func Load(environ []string) (Config, error) {
 		errs = append(errs, err)
 		cfg.MaxConfigBytes = DefaultConfigMaxBytes
 	}
+	if cfg.ViewMaxBytes, err = parseSize(EnvViewMaxBytes, env[EnvViewMaxBytes], DefaultViewMaxBytes); err == nil && cfg.ViewMaxBytes < MinViewMaxBytes {
+		err = &Error{Var: EnvViewMaxBytes, Value: env[EnvViewMaxBytes], Cause: fmt.Sprintf("below the least, %d bytes (16Ki)", MinViewMaxBytes),
+			Fix: fmt.Sprintf("use 16Ki or more, for example %s=1Mi", EnvViewMaxBytes)}
+	}
+	if err != nil {
+		errs = append(errs, err)
+		cfg.ViewMaxBytes = DefaultViewMaxBytes
+	}
+	if cfg.View, err = parseView(env[EnvView]); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Public, err = parsePublic(env[EnvPublic]); err != nil {
+		errs = append(errs, err)
+	}
 	names, err := parseNames(env[EnvRedactNames])
 	if err != nil {
 		errs = append(errs, err)
 	}
 	cfg.Redactor = NewRedactor(names)
 
-	cfg.Files, cfg.BinaryFiles, cfg.Secrets = map[string]string{}, map[string][]byte{}, map[string]Secret{}
+	cfg.Files, cfg.BinaryFiles, cfg.LinkedSecrets, cfg.Secrets = map[string]string{}, map[string][]byte{}, map[string]Secret{}, map[string]Secret{}
 	if err := checkOverlap(cfg.ConfigDir, cfg.SecretsDir); err != nil {
 		// Neither is read: the secrets must not be loaded as configuration.
 		errs = append(errs, err)
@@ -155,26 +242,74 @@ func Load(environ []string) (Config, error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		for k, b := range files {
-			if isText(b) {
-				cfg.Files[k] = strings.TrimRight(string(b), "\r\n")
-			} else {
-				cfg.BinaryFiles[k] = b
+		for _, f := range files {
+			switch {
+			case f.outside: // judged by where it points: a secret
+				cfg.LinkedSecrets[f.name] = secretOf(f.content)
+			case isText(f.content):
+				cfg.Files[f.name] = strings.TrimRight(string(f.content), "\r\n")
+			default:
+				cfg.BinaryFiles[f.name] = f.content
 			}
 		}
 		secretFiles, err := readDir(EnvSecretsDir, cfg.SecretsDir, cfg.MaxConfigBytes)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		for k, b := range secretFiles {
-			if isText(b) { // a binary secret (a keystore) is kept byte for byte
-				b = bytes.TrimRight(b, "\r\n")
-			}
-			cfg.Secrets[k] = Secret(b)
+		for _, f := range secretFiles {
+			cfg.Secrets[f.name] = secretOf(f.content)
 		}
 	}
-	cfg.Env = appEnv(env, cfg.Redactor)
+	key, ok := cfg.Secrets[FingerprintKeyName]
+	if ok && len(key) < MinFingerprintKeyLength {
+		errs = append(errs, &Error{Var: EnvSecretsDir, Value: cfg.SecretsDir,
+			Cause: fmt.Sprintf("%s holds %d bytes, fewer than %d: a short key lets a reader of /config guess values from their fingerprints", FingerprintKeyName, len(key), MinFingerprintKeyLength),
+			Fix:   "put 32 random bytes in it, for example SECRET_<SERVICE>_CONFIG_FINGERPRINT_KEY=$(openssl rand -hex 32) with mage deploy"})
+		ok = false
+	}
+	if ok {
+		cfg.Fingerprinter = NewFingerprinter([]byte(key), cfg.Release)
+	} else {
+		cfg.Fingerprinter = NewFingerprinter(nil, cfg.Release)
+	}
+	cfg.Env, cfg.EnvValues = appEnv(env, cfg.Redactor)
 	return cfg, errors.Join(errs...)
+}
+
+// parseView reads CONFIG_VIEW: fingerprints (the default) or redacted.
+func parseView(v string) (View, error) {
+	switch View(strings.ToLower(strings.TrimSpace(v))) {
+	case "", ViewFingerprints:
+		return ViewFingerprints, nil
+	case ViewRedacted:
+		return ViewRedacted, nil
+	}
+	return ViewFingerprints, &Error{Var: EnvView, Value: v, Cause: "unknown view",
+		Fix: fmt.Sprintf("use %s (public values shown, the others as fingerprints) or %s (every value through the redaction rules)", ViewFingerprints, ViewRedacted)}
+}
+
+var publicKey = regexp.MustCompile(`^[-._a-zA-Z0-9]{1,253}$`)
+
+// parsePublic reads CONFIG_PUBLIC: keys (APP_* names, file names) separated by commas or blanks.
+func parsePublic(v string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, k := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' }) {
+		if !publicKey.MatchString(k) {
+			return out, &Error{Var: EnvPublic, Value: v, Cause: fmt.Sprintf("%q is not a key (an APP_* name or a file name)", k),
+				Fix: fmt.Sprintf("list keys separated by commas, for example %s=APP_FEATURE,features.yaml", EnvPublic)}
+		}
+		out[k] = true
+	}
+	return out, nil
+}
+
+// secretOf is the content of a secret file: text without its trailing line breaks, as config
+// files are read; a binary secret (a keystore) byte for byte.
+func secretOf(b []byte) Secret {
+	if isText(b) {
+		b = bytes.TrimRight(b, "\r\n")
+	}
+	return Secret(b)
 }
 
 // isText reports whether a file is shown as text: valid UTF-8 without NUL bytes.
@@ -187,17 +322,13 @@ func checkOverlap(configDir, secretsDir string) error {
 		return nil
 	}
 	c, s := resolve(configDir), resolve(secretsDir)
-	inside := func(dir, parent string) bool {
-		rel, err := filepath.Rel(parent, dir)
-		return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
-	}
 	how := ""
 	switch {
 	case c == s:
 		how = "is the same directory as"
-	case inside(s, c):
+	case within(s, c):
 		how = "contains"
-	case inside(c, s):
+	case within(c, s):
 		how = "is inside"
 	default:
 		return nil
@@ -319,20 +450,30 @@ func parseDuration(name, v string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// dirFile is a file of a mounted directory: its name, its content, and whether it resolves
+// outside the directory.
+type dirFile struct {
+	name    string
+	content []byte
+	outside bool
+}
+
 // readDir reads the regular files at the top of a mounted ConfigMap or Secret directory.
 // Kubernetes' own bookkeeping entries ("..data", "..2026_...") are skipped; the visible
-// names are symlinks into them, which are followed. An empty dir means "none". The names and
-// contents of the files may add up to at most limit bytes.
-func readDir(name, dir string, limit int64) (map[string][]byte, error) {
-	files := map[string][]byte{}
+// names are symlinks into them, which are followed, and a file is marked outside when its
+// links resolve outside dir. An empty dir means "none". The names and contents of the files
+// may add up to at most limit bytes.
+func readDir(name, dir string, limit int64) ([]dirFile, error) {
 	if dir == "" {
-		return files, nil
+		return nil, nil
 	}
 	fix := fmt.Sprintf("point %s at a readable directory, or unset it", name)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, &Error{Var: name, Value: dir, Cause: "cannot read directory: " + causeOf(err), Fix: fix}
 	}
+	root := resolve(dir)
+	var files []dirFile
 	var total int64
 	tooMuch := func() error {
 		return &Error{Var: name, Value: dir, Cause: fmt.Sprintf("its files add up to more than %d bytes", limit),
@@ -343,21 +484,26 @@ func readDir(name, dir string, limit int64) (map[string][]byte, error) {
 			continue
 		}
 		path := filepath.Join(dir, e.Name())
-		info, err := os.Stat(path)
+		// Where the name leads, every link followed: that, not the name, is what is read and judged.
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return nil, &Error{Var: name, Value: dir, Cause: fmt.Sprintf("cannot read %s: %s", e.Name(), causeOf(err)), Fix: fix}
+		}
+		info, err := os.Stat(real)
 		if err != nil {
 			return nil, &Error{Var: name, Value: dir, Cause: fmt.Sprintf("cannot read %s: %s", e.Name(), causeOf(err)), Fix: fix}
 		}
 		if !info.Mode().IsRegular() {
 			continue
 		}
-		tooBig := &Error{Var: name, Value: dir, Cause: fmt.Sprintf("%s is larger than %d bytes", e.Name(), MaxFileSize), Fix: "keep each mounted file under 1 MiB"}
+		tooBig := &Error{Var: name, Value: dir, Cause: fmt.Sprintf("%s is larger than %d bytes", e.Name(), MaxFileSize), Fix: fmt.Sprintf("keep each mounted file under %d MiB", MaxFileSize>>20)}
 		if info.Size() > MaxFileSize {
 			return nil, tooBig
 		}
 		if total += int64(len(e.Name())) + info.Size(); total > limit {
 			return nil, tooMuch()
 		}
-		b, err := readFile(path, MaxFileSize)
+		b, err := readFile(real, MaxFileSize)
 		if err != nil {
 			return nil, &Error{Var: name, Value: dir, Cause: fmt.Sprintf("cannot read %s: %s", e.Name(), causeOf(err)), Fix: fix}
 		}
@@ -367,9 +513,19 @@ func readDir(name, dir string, limit int64) (map[string][]byte, error) {
 		if total += int64(len(b)) - info.Size(); total > limit {
 			return nil, tooMuch()
 		}
-		files[e.Name()] = b
+		abs, err := filepath.Abs(real)
+		if err != nil {
+			return nil, &Error{Var: name, Value: dir, Cause: fmt.Sprintf("cannot read %s: %s", e.Name(), causeOf(err)), Fix: fix}
+		}
+		files = append(files, dirFile{name: e.Name(), content: b, outside: !within(filepath.Clean(abs), root)})
 	}
 	return files, nil
+}
+
+// within reports whether path is dir or inside it; both absolute, clean and resolved.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // readFile reads at most limit+1 bytes of path, so that a file that grows cannot make it read
@@ -392,13 +548,15 @@ func causeOf(err error) string {
 	return err.Error()
 }
 
-func appEnv(env map[string]string, r Redactor) map[string]string {
-	out := map[string]string{}
+// appEnv is the APP_ variables but APP_ENV and APP_RELEASE: as the Redactor shows them, and as
+// they are.
+func appEnv(env map[string]string, r Redactor) (map[string]string, map[string]Secret) {
+	shown, values := map[string]string{}, map[string]Secret{}
 	for k, v := range env {
 		if !strings.HasPrefix(k, AppPrefix) || k == EnvEnvironment || k == EnvRelease {
 			continue
 		}
-		out[k] = r.Value(k, v)
+		shown[k], values[k] = r.Value(k, v), Secret(v)
 	}
-	return out
+	return shown, values
 }

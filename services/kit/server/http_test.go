@@ -294,7 +294,7 @@ func TestConfigHidesCredentialsInFilesThatAreNotUTF8(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Load([]string{"CONFIG_DIR=" + dir})
+	cfg, err := config.Load([]string{"CONFIG_DIR=" + dir, "CONFIG_VIEW=redacted"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +410,7 @@ func TestAccessLineTimeIsSlogsTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got map[string]any
-		line := appendAccessLine(nil, at, slog.LevelInfo, requestID{client: "id"}, "GET", "/", "/", 200, 0, 0)
+		line := appendAccessLine(nil, at, slog.LevelInfo, requestID{client: "id"}, "GET", "/", "/", 200, 0, 0, false)
 		if err := json.Unmarshal(line, &got); err != nil {
 			t.Fatalf("%q: %v", line, err)
 		}
@@ -445,14 +445,14 @@ func TestAnAbortedResponseIsLoggedButNotAsAPanic(t *testing.T) {
 }
 
 // configOf is GET /config of a server over cfg: the body as served, and decoded.
-func configOf(t *testing.T, cfg config.Config) (string, configView) {
+func configOf(t *testing.T, cfg config.Config) (string, configDoc) {
 	t.Helper()
 	s, err := New(cfg, slog.New(slog.DiscardHandler), BuildInfo{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body := do(t, s.Router(), "GET", PathConfig).Body.String()
-	var got configView
+	var got configDoc
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatal(err)
 	}

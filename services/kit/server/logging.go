@@ -22,11 +22,18 @@ func accessLevel(status int) slog.Level {
 	return slog.LevelInfo
 }
 
+// abortedAtDeadline is the "aborted" field of the access line of a request that the shutdown
+// timeout ended.
+const abortedAtDeadline = "shutdown deadline"
+
 // logAccess writes the request's access line. The route is the chi pattern; the raw path is
 // logged too (cut to MaxLoggedPath), since a log line, unlike a metric label, costs nothing
-// per distinct value.
-func (s *Server) logAccess(x *exchange, r *http.Request, route string, status int, now time.Time, elapsed time.Duration) {
+// per distinct value. A request that the shutdown timeout ended is a warning, and says so.
+func (s *Server) logAccess(x *exchange, r *http.Request, route string, status int, now time.Time, elapsed time.Duration, aborted bool) {
 	level := accessLevel(status)
+	if aborted {
+		level = max(level, slog.LevelWarn)
+	}
 	h := s.log.Handler()
 	if !h.Enabled(r.Context(), level) {
 		return
@@ -43,11 +50,14 @@ func (s *Server) logAccess(x *exchange, r *http.Request, route string, status in
 			slog.Int64("bytes", x.w.bytes),
 			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		)
+		if aborted {
+			rec.AddAttrs(slog.String("aborted", abortedAtDeadline))
+		}
 		_ = h.Handle(r.Context(), rec)
 		return
 	}
 	bp := linePool.Get().(*[]byte)
-	b := appendAccessLine((*bp)[:0], now, level, x.ctx.id, r.Method, route, r.URL.Path, status, x.w.bytes, elapsed)
+	b := appendAccessLine((*bp)[:0], now, level, x.ctx.id, r.Method, route, r.URL.Path, status, x.w.bytes, elapsed, aborted)
 	_, _ = s.access.Write(b)
 	if cap(b) <= 4<<10 {
 		*bp = b
@@ -59,7 +69,7 @@ var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 
 // appendAccessLine encodes an access line as log/slog's JSON handler does: the same keys in
 // the same order, the time in RFC 3339 with nanoseconds, strings escaped alike.
-func appendAccessLine(b []byte, now time.Time, level slog.Level, id requestID, method, route, path string, status int, size int64, elapsed time.Duration) []byte {
+func appendAccessLine(b []byte, now time.Time, level slog.Level, id requestID, method, route, path string, status int, size int64, elapsed time.Duration, aborted bool) []byte {
 	b = append(b, `{"time":"`...)
 	b = now.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"`...)
@@ -78,6 +88,9 @@ func appendAccessLine(b []byte, now time.Time, level slog.Level, id requestID, m
 	b = strconv.AppendInt(b, size, 10)
 	b = append(b, `,"duration_ms":`...)
 	b = appendMillis(b, elapsed)
+	if aborted {
+		b = append(b, `,"aborted":"`+abortedAtDeadline+`"`...)
+	}
 	return append(b, "}\n"...)
 }
 

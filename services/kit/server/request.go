@@ -27,6 +27,7 @@ type exchange struct {
 // serve is the front handler of every request (see the package comment).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	s.inflight.Add(1)
 	x := &exchange{}
 	x.w.w = w
 	x.ctx.Context = r.Context()
@@ -71,8 +72,9 @@ func (s *Server) finish(x *exchange, r *http.Request, start time.Time, panicked 
 	elapsed := now.Sub(start)
 	route := routePattern(x.ctx.rctx)
 	s.observe(route, methodLabel(r.Method), status, elapsed)
-	s.logAccess(x, r, route, status, now, elapsed)
+	s.logAccess(x, r, route, status, now, elapsed, s.ended.Load())
 	s.routeContexts.Put(x.ctx.rctx)
+	s.inflight.Add(-1)
 	if panicked == http.ErrAbortHandler {
 		panic(panicked) // net/http's way to abort a response: it closes the connection quietly
 	}

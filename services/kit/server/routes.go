@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/dtap-platform/monorepo/services/kit/config"
 )
 
 // routes adds the kit's handlers to the router. The request id, metrics, access log and
@@ -99,61 +96,6 @@ func (s *Server) config(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) version(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.build)
-}
-
-// configView is the JSON shape of GET /config. Secrets are config.Secret values, which
-// marshal as "[REDACTED]" whatever they hold. ConfigBase64 holds the config files that are not
-// UTF-8 text, base64-encoded (standard alphabet, padded), or "[REDACTED]" where
-// config.Redactor.HidesBinary says so (a credential in Latin-1 or UTF-16 text, a keystore, an
-// archive, a random-looking blob).
-type configView struct {
-	Environment  string                   `json:"environment"`
-	Release      string                   `json:"release"`
-	Version      string                   `json:"version"`
-	LogLevel     string                   `json:"logLevel"`
-	Port         int                      `json:"port"`
-	Config       map[string]string        `json:"config"`
-	ConfigBase64 map[string]string        `json:"configBase64"`
-	Env          map[string]string        `json:"env"`
-	Secrets      map[string]config.Secret `json:"secrets"`
-}
-
-// renderConfig renders /config once: the configuration is immutable for the process's life.
-// Every value goes through the redaction rules here, whoever built cfg.
-func renderConfig(cfg config.Config, build BuildInfo) ([]byte, error) {
-	red := cfg.Redactor
-	files := make(map[string]string, len(cfg.Files))
-	for name, content := range cfg.Files {
-		files[name] = red.Value(name, content)
-	}
-	binary := make(map[string]string, len(cfg.BinaryFiles))
-	for name, content := range cfg.BinaryFiles {
-		if red.HidesBinary(name, content) {
-			binary[name] = config.Redacted
-		} else {
-			binary[name] = base64.StdEncoding.EncodeToString(content)
-		}
-	}
-	env := make(map[string]string, len(cfg.Env))
-	for name, v := range cfg.Env {
-		env[name] = red.Value(name, v)
-	}
-	secrets := cfg.Secrets
-	if secrets == nil {
-		secrets = map[string]config.Secret{}
-	}
-	b, err := json.Marshal(configView{
-		Environment:  cfg.Environment,
-		Release:      cfg.Release,
-		Version:      build.Version,
-		LogLevel:     strings.ToLower(cfg.LogLevel.String()),
-		Port:         cfg.Port,
-		Config:       files,
-		ConfigBase64: binary,
-		Env:          env,
-		Secrets:      secrets,
-	})
-	return append(b, '\n'), err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -12,8 +12,9 @@
 //     wrote without a body a JSON one;
 //   - counts and times the request by chi route pattern, method and status code (RED metrics);
 //   - writes one JSON access line: time, level, msg "request", request_id, method, route,
-//     path, status, bytes and duration_ms. A path longer than MaxLoggedPath bytes, and a
-//     method longer than MaxLoggedMethod, are cut there and end with "…".
+//     path, status, bytes and duration_ms, and "aborted":"shutdown deadline" for a request that
+//     the shutdown ended (see Run). A path longer than MaxLoggedPath bytes, and a method longer
+//     than MaxLoggedMethod, are cut there and end with "…".
 //
 // A path that exists for other methods answers 405 with an Allow header that lists them
 // (GET, HEAD for the kit's routes), and OPTIONS answers 204 with the same Allow header.
@@ -63,6 +64,10 @@ const (
 	MaxHeaderBytes    = 64 << 10
 )
 
+// ShutdownForceWait is how long Run waits, after the shutdown timeout closed the connections of
+// the requests still in flight, for their handlers to return and log them.
+const ShutdownForceWait = time.Second
+
 // Bounds of what a request may put into the logs.
 const (
 	// RequestIDHeader is the request header whose value becomes the request id, if valid.
@@ -109,6 +114,14 @@ type Server struct {
 	configJSON []byte
 	// configLength is the Content-Length header of configJSON, formatted once.
 	configLength []string
+
+	// inflight counts the requests in the front handler. Every request writes it, so it has a
+	// cache line of its own, away from the fields every request reads. ended is set when the
+	// shutdown timeout closes the connections of the requests in flight.
+	_        [64]byte
+	inflight atomic.Int64
+	_        [56]byte
+	ended    atomic.Bool
 
 	routeContexts sync.Pool // of *chi.Context
 	ids           idSource
@@ -162,8 +175,12 @@ func (s *Server) Ready() bool { return s.ready.Load() }
 
 // Run serves on ln until ctx is done (SIGTERM or SIGINT in main). Then readiness turns to 503
 // at once, the server keeps serving for the drain delay so endpoints and load balancers stop
-// sending traffic, and finally it shuts down, letting in-flight requests finish within the
-// shutdown timeout. It returns nil after a clean shutdown.
+// sending traffic, and then it shuts down: it stops accepting, and lets the requests in flight
+// finish within the shutdown timeout. Those still running at the timeout are ended: their
+// connections are closed, and each gets its access line, marked "aborted":"shutdown deadline",
+// once its handler returns. Run returns nil when every request finished or was ended so, and
+// an error when serving failed, or when a handler did not return within ShutdownForceWait of
+// its connection being closed (a handler that ignores both its context and its writes).
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv := NewHTTPServer(s.router, s.log)
 	serveErr := make(chan error, 1)
@@ -180,7 +197,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 
 	s.ready.Store(false)
-	s.log.Info("shutdown signal: readiness is now 503, draining", "drain", s.cfg.ShutdownDrain.String())
+	s.log.Info("shutdown signal: readiness is now 503, draining", "drain", s.cfg.ShutdownDrain.String(),
+		"timeout", s.cfg.ShutdownTimeout.String())
 	if s.cfg.ShutdownDrain > 0 {
 		select {
 		case <-time.After(s.cfg.ShutdownDrain):
@@ -192,12 +210,38 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown within %s: %w", s.cfg.ShutdownTimeout, err)
+	err := srv.Shutdown(shutdownCtx)
+	ended := int64(0)
+	if err != nil {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		ended = s.inflight.Load()
+		s.ended.Store(true)
+		s.log.Warn("shutdown timeout: ending the requests still in flight", "timeout", s.cfg.ShutdownTimeout.String(),
+			"requests", ended)
+		_ = srv.Close() // closes every connection: blocked writes fail, request contexts end
+		if left := s.waitIdle(ShutdownForceWait); left > 0 {
+			return fmt.Errorf("shutdown: %d requests still running %s after the shutdown timeout (%s) closed their connections",
+				left, ShutdownForceWait, s.cfg.ShutdownTimeout)
+		}
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	s.log.Info("stopped", "shutdown", time.Since(start).String())
+	s.log.Info("stopped", "shutdown", time.Since(start).String(), "ended_at_deadline", ended)
 	return nil
+}
+
+// waitIdle waits up to d for the requests in flight to leave the front handler, and returns
+// how many are left.
+func (s *Server) waitIdle(d time.Duration) int64 {
+	deadline := time.Now().Add(d)
+	for {
+		n := s.inflight.Load()
+		if n <= 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -35,8 +35,30 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// configDoc is the JSON of GET /config, as a client reads it.
+type configDoc struct {
+	Environment  string `json:"environment"`
+	Release      string `json:"release"`
+	Version      string `json:"version"`
+	LogLevel     string `json:"logLevel"`
+	Port         int    `json:"port"`
+	View         string `json:"view"`
+	Fingerprints string `json:"fingerprints"`
+	Truncated    *struct {
+		Values   int   `json:"values"`
+		Omitted  int   `json:"omitted"`
+		MaxBytes int64 `json:"maxBytes"`
+	} `json:"truncated"`
+	Config       map[string]string `json:"config"`
+	ConfigBase64 map[string]string `json:"configBase64"`
+	Env          map[string]string `json:"env"`
+	Secrets      map[string]string `json:"secrets"`
+}
+
+// testConfig is a configuration in the redacted view, as dev runs.
 func testConfig() config.Config {
 	return config.Config{
+		View: config.ViewRedacted,
 		Port: 18081, LogLevel: slog.LevelDebug, Environment: "dev", Release: "api-dev",
 		ShutdownDrain: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		Files:   map[string]string{"greeting": "hello"},
@@ -117,7 +139,7 @@ func TestConfigShowsEverythingButSecretValues(t *testing.T) {
 	s, logs := newTestServer(t)
 	rec := do(t, s.Router(), "GET", PathConfig)
 	body := rec.Body.String()
-	var got configView
+	var got configDoc
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
@@ -261,11 +283,14 @@ func TestShutdownDrainsThenFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
-func TestShutdownTimeoutIsAnError(t *testing.T) {
+// TestAHandlerThatWillNotReturnIsAnError: past the shutdown timeout the connections are
+// closed; a handler that ignores its context and writes nothing still runs ShutdownForceWait
+// later, and Run says so (the process then exits 1).
+func TestAHandlerThatWillNotReturnIsAnError(t *testing.T) {
 	s, _ := newTestServer(t)
 	s.cfg.ShutdownDrain, s.cfg.ShutdownTimeout = 0, 100*time.Millisecond
 	started := make(chan struct{})
-	s.Router().Get("/stuck", func(http.ResponseWriter, *http.Request) { close(started); time.Sleep(2 * time.Second) })
+	s.Router().Get("/stuck", func(http.ResponseWriter, *http.Request) { close(started); time.Sleep(3 * time.Second) })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -276,8 +301,8 @@ func TestShutdownTimeoutIsAnError(t *testing.T) {
 	go get("http://" + ln.Addr().String() + "/stuck")
 	<-started
 	signal()
-	if err := <-runErr; err == nil || !strings.Contains(err.Error(), "shutdown within 100ms") {
-		t.Errorf("Run = %v, want a shutdown timeout error", err)
+	if err := <-runErr; err == nil || !strings.Contains(err.Error(), "1 requests still running 1s after the shutdown timeout (100ms)") {
+		t.Errorf("Run = %v, want an error naming the request that would not return", err)
 	}
 }
 
@@ -341,5 +366,68 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShutdownEndsAStalledDownloadAtTheDeadlineWithAnAccessLine: a client that stops reading a
+// large response holds its request past the shutdown timeout; the server then closes the
+// connection, the handler returns, its access line says "aborted":"shutdown deadline", and Run
+// returns nil (exit 0): the drain ended every request it had, within its time.
+func TestShutdownEndsAStalledDownloadAtTheDeadlineWithAnAccessLine(t *testing.T) {
+	s, logs := newTestServer(t)
+	s.cfg.ShutdownDrain, s.cfg.ShutdownTimeout = 100*time.Millisecond, 300*time.Millisecond
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	s.Router().Get("/download", func(w http.ResponseWriter, _ *http.Request) {
+		for range 2000 { // 128 MiB, far more than the socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, signal := context.WithCancel(t.Context())
+	runErr := make(chan error, 1)
+	go func() { runErr <- s.Run(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /download HTTP/1.1\r\nHost: x\r\nX-Request-Id: stalled-1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, 1<<20)); err != nil { // in flight, then the client stalls
+		t.Fatal(err)
+	}
+	start := time.Now()
+	signal()
+	select {
+	case err := <-runErr:
+		if err != nil {
+			t.Errorf("Run = %v, want nil: every request was ended and logged", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within drain + timeout + ShutdownForceWait")
+	}
+	if took := time.Since(start); took < 400*time.Millisecond || took > 400*time.Millisecond+ShutdownForceWait {
+		t.Errorf("Run returned %s after the signal, want the drain and the timeout (400ms), and little more", took)
+	}
+	var line map[string]any
+	for l := range strings.SplitSeq(logs.String(), "\n") {
+		if strings.Contains(l, `"request_id":"stalled-1"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line == nil || line["aborted"] != "shutdown deadline" || line["level"] != "WARN" || line["route"] != "/download" {
+		t.Errorf("access line of the ended request: %v\nlogs:\n%s", line, logs)
+	}
+	if !strings.Contains(logs.String(), `"msg":"shutdown timeout: ending the requests still in flight"`) ||
+		!strings.Contains(logs.String(), `"ended_at_deadline":1`) {
+		t.Errorf("the shutdown does not say what it ended:\n%s", logs)
 	}
 }
