@@ -4,8 +4,8 @@
 // pinned in go.mod, so a fresh machine needs nothing but Go.
 //
 // The compiled magefile is kept in .cache/mage/, named by a digest of what it is built from (the
-// module's Go files outside test/, go.mod, go.sum, the Go version and GOFLAGS), and an unchanged
-// tree runs it directly. mage itself would relink it on every run (a second or more, for a
+// module's Go files outside test/ and outside the services' own folders, services/kit included;
+// go.mod, go.sum, the Go version and GOFLAGS), and an unchanged tree runs it directly. mage itself would relink it on every run (a second or more, for a
 // binary that links Helm and client-go), as it trusts the Go build cache to notice changes.
 // Mage's own flags (-l, -h, -v, ...) go to mage as they are.
 package main
@@ -63,8 +63,12 @@ func sourceDigest(root string) (string, error) {
 			return err
 		}
 		if d.IsDir() {
-			switch path {
-			case ".git", ".cache", "test", "bin", "node_modules":
+			switch {
+			case path == ".git", path == ".cache", path == "test", path == "bin", path == "node_modules":
+				return filepath.SkipDir
+			case filepath.Dir(path) == "services" && d.Name() != "kit":
+				// A service's own code: the toolkit never imports a service (only the kit), so
+				// a change to a service does not recompile the magefile.
 				return filepath.SkipDir
 			}
 			return nil

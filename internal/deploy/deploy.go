@@ -108,7 +108,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		if recovered, err := r.recoverPending(live, res); err != nil || !recovered {
 			return err
 		}
-		live.Releases, err = r.helm.Current()
+		live, err = r.observe(ctx)
 		return err
 	}); err != nil {
 		return nil, err
@@ -118,7 +118,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 			s.Env, st.Namespace, s.Namespace, st.Namespace)
 	}
 	var d *Desired
-	if err := r.step("desired state of "+strings.Join(services.Names(s.Run), ", "), func() error {
+	if err := r.step("desired state of "+list(services.Names(s.Run)), func() error {
 		var err error
 		d, err = r.desire(ctx, st, live)
 		return err
@@ -192,7 +192,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	res.Changed = len(applied) > 0
 	before := map[string]int{}
 	for name := range applied {
-		if rel := live.Releases[name]; rel != nil {
+		if rel, ok := live.Releases[name]; ok {
 			before[name] = rel.Version
 		}
 	}
@@ -279,6 +279,14 @@ func changed(changes map[string]string) []string {
 	return out
 }
 
+// list names services for a step's title: all of them when few, else the first few and the count.
+func list(names []string) string {
+	if len(names) <= 6 {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s, ... (%d services)", strings.Join(names[:3], ", "), len(names))
+}
+
 func countRemoved(changes map[string]string) int {
 	n := 0
 	for _, action := range changes {
@@ -296,14 +304,12 @@ func (r *Runner) rows(d *Desired, live Live, applied map[string]string, readyIn 
 	for _, name := range d.Names() {
 		w := d.Want[name]
 		row := Row{Service: name, Change: "unchanged", Image: w.Ref, URL: r.publicURL(w), Config: w.smoked}
-		if rel := live.Releases[name]; rel != nil {
-			row.Revision = rel.Version
-			if row.Image.Digest == "" {
-				row.Image = imageOf(rel)
-			}
+		row.Revision = live.Releases[name].Version
+		if row.Image.Digest == "" {
+			row.Image = live.runningImage(name)
 		}
 		switch action := applied[name]; {
-		case failures[name] != nil && live.Releases[name] == nil:
+		case failures[name] != nil && live.Releases[name].Version == 0:
 			row.Change = "failed, first install removed"
 		case failures[name] != nil:
 			row.Change = fmt.Sprintf("failed, rolled back to %d", row.Revision)
@@ -350,8 +356,11 @@ func (r *Runner) kept(st State, live Live) (map[string]ServiceInputs, error) {
 		}
 		in, ok := st.Services[name]
 		if !ok {
-			var err error
-			if in, err = r.runningInputs(name, live.Releases[name]); err != nil {
+			rel, err := r.helm.Last(name) // rare: a state without inputs, as after a migration
+			if err != nil {
+				return nil, err
+			}
+			if in, err = r.runningInputs(name, rel); err != nil {
 				return nil, err
 			}
 		}
@@ -387,11 +396,14 @@ func (r *Runner) runningInputs(name string, rel *helmrelease.Release) (ServiceIn
 func (r *Runner) recoverPending(live Live, res *Result) (bool, error) {
 	recovered := false
 	for _, name := range slices.Sorted(maps.Keys(live.Releases)) {
-		rel := live.Releases[name]
-		if !rel.Info.Status.IsPending() {
+		if !live.Releases[name].Status.IsPending() {
 			continue
 		}
-		if release.Owned(rel, rel.Name, r.S.Env) != nil {
+		rel, err := r.helm.Last(name)
+		if err != nil {
+			return recovered, err
+		}
+		if rel == nil || release.Owned(rel, rel.Name, r.S.Env) != nil {
 			continue // not ours: never touched
 		}
 		msg, err := r.helm.Recover(rel.Name)
@@ -412,7 +424,7 @@ func (r *Runner) recoverPending(live Live, res *Result) (bool, error) {
 // beside each content tag.
 func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 	s := r.S
-	if err := r.step("images: look up "+strings.Join(names, ", ")+" in "+s.Registry, func() error {
+	if err := r.step("images: look up "+list(names)+" in "+s.Registry, func() error {
 		if err := r.resolve(ctx, d, names); err != nil {
 			return err
 		}
@@ -448,7 +460,7 @@ func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 		}
 		r.built = built
 		if s.Builder == image.BuilderHost {
-			if err := r.step("build and publish "+strings.Join(built, ", ")+" (host go build) to "+s.Registry, func() error {
+			if err := r.step("build and publish "+list(built)+" (host go build) to "+s.Registry, func() error {
 				digests, err := image.BuildAndPushAll(ctx, s.RepoRoot, specs, func(svc string) string { return d.Want[svc].Ref.Repository }, r.Out)
 				for svc, digest := range digests {
 					d.Want[svc].Ref.Digest = digest
@@ -459,10 +471,10 @@ func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 			}
 			return r.addPipelineTag(ctx, d, names)
 		}
-		if err := r.step("build "+strings.Join(built, ", "), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
+		if err := r.step("build "+list(built), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
 			return err
 		}
-		if err := r.step("publish "+strings.Join(built, ", ")+" to "+s.Registry, func() error {
+		if err := r.step("publish "+list(built)+" to "+s.Registry, func() error {
 			for _, sp := range specs {
 				digest, err := image.Publish(ctx, sp, sp.Ref.Repository)
 				if err != nil {
@@ -510,7 +522,7 @@ func (r *Runner) writeSecrets(ctx context.Context, d *Desired, changes map[strin
 	if len(names) == 0 {
 		return nil
 	}
-	return r.step("secrets of "+strings.Join(names, ", "), func() error {
+	return r.step("secrets of "+list(names), func() error {
 		for _, name := range names {
 			w := d.Want[name]
 			verb := "unchanged, keeps"
@@ -536,8 +548,14 @@ func (r *Runner) adoptable(st State, live Live, d *Desired) ([]string, error) {
 	slices.Sort(names)
 	var out []string
 	for _, name := range slices.Compact(names) {
-		rel := live.Releases[name]
-		if st.Managed[name] || rel == nil {
+		if _, runs := live.Releases[name]; st.Managed[name] || !runs {
+			continue
+		}
+		rel, err := r.helm.Last(name)
+		if err != nil {
+			return nil, err
+		}
+		if rel == nil {
 			continue
 		}
 		if err := release.Owned(rel, name, r.S.Env); err != nil {
@@ -589,10 +607,21 @@ func changedServices(changes []tf.Change) map[string]string {
 	return out
 }
 
+// describe says what happens to each changed service; past a few, it counts them by action.
 func describe(changed map[string]string) string {
 	var parts []string
-	for _, name := range slices.Sorted(maps.Keys(changed)) {
-		parts = append(parts, name+" "+changed[name])
+	if len(changed) <= 6 {
+		for _, name := range slices.Sorted(maps.Keys(changed)) {
+			parts = append(parts, name+" "+changed[name])
+		}
+		return strings.Join(parts, ", ")
+	}
+	count := map[string]int{}
+	for _, action := range changed {
+		count[action]++
+	}
+	for _, action := range slices.Sorted(maps.Keys(count)) {
+		parts = append(parts, fmt.Sprintf("%d %s", count[action], action))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -610,11 +639,19 @@ func (r *Runner) waitAll(ctx context.Context, applied map[string]string) (map[st
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
-	_ = r.step("rollout "+strings.Join(names, ", "), func() error {
+	_ = r.step("rollout "+list(names), func() error {
 		start := time.Now()
+		w, err := rollout.NewWatch(ctx, r.clients, r.S.Namespace)
+		if err != nil {
+			for _, name := range names {
+				failures[name] = err
+			}
+			return err
+		}
+		defer w.Stop()
 		for _, name := range names {
 			wg.Go(func() {
-				err := rollout.Wait(ctx, r.clients, r.S.Namespace, name, r.S.Rules, prefixed(r.Out, name))
+				err := rollout.Wait(ctx, w, name, r.S.Rules, prefixed(r.Out, name))
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -686,7 +723,7 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, 8)
 	)
-	return r.step("smoke check "+strings.Join(names, ", "), func() error {
+	return r.step("smoke check "+list(names), func() error {
 		for _, name := range names {
 			wg.Go(func() {
 				sem <- struct{}{}

@@ -72,10 +72,11 @@ type Desired struct {
 func (d *Desired) Names() []string { return slices.Sorted(maps.Keys(d.Want)) }
 
 // Live is what runs in the environment, read with a few list calls whatever the number of
-// services: the newest revision of each release, each service's secret versions and each
-// Deployment.
+// services: the newest revision of each release (from the labels of Helm's release Secrets,
+// nothing decoded), each service's secret versions and each Deployment (which carries the
+// fingerprint its release was applied with, the image and the secret version it runs).
 type Live struct {
-	Releases    map[string]*helmrelease.Release
+	Releases    map[string]release.Meta
 	Secrets     map[string][]corev1.Secret
 	Deployments map[string]appsv1.Deployment
 }
@@ -84,7 +85,7 @@ type Live struct {
 func (r *Runner) observe(ctx context.Context) (Live, error) {
 	live := Live{Deployments: map[string]appsv1.Deployment{}}
 	var err error
-	if live.Releases, err = r.helm.Current(); err != nil {
+	if live.Releases, err = release.Newest(ctx, r.kube, r.S.Namespace); err != nil {
 		return live, err
 	}
 	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
@@ -101,17 +102,46 @@ func (r *Runner) observe(ctx context.Context) (Live, error) {
 	return live, nil
 }
 
-// fingerprintKey is the value that records a release's fingerprint (set by deploy, rendered
-// into no object that rolls pods).
-const fingerprintKey = "fingerprint"
+// fingerprintKey is the value that records a release's fingerprint (set by deploy); the chart
+// puts it on the Deployment as fingerprintAnnotation, and on nothing that rolls pods.
+const (
+	fingerprintKey        = "fingerprint"
+	fingerprintAnnotation = "dtap.dev/fingerprint"
+)
 
-// releaseFingerprint is the fingerprint a release was applied with, "" when none.
-func releaseFingerprint(rel *helmrelease.Release) string {
-	if rel == nil {
-		return ""
+// runningFingerprint is the fingerprint the service's running release was applied with, ""
+// when none.
+func (l Live) runningFingerprint(service string) string {
+	d := l.Deployments[service]
+	return d.Annotations[fingerprintAnnotation]
+}
+
+// runningImage is the image the service's Deployment runs.
+func (l Live) runningImage(service string) image.Ref {
+	d, ok := l.Deployments[service]
+	if !ok || len(d.Spec.Template.Spec.Containers) == 0 {
+		return image.Ref{}
 	}
-	fp, _ := rel.Config[fingerprintKey].(string)
-	return fp
+	ref := d.Spec.Template.Spec.Containers[0].Image
+	if repo, digest, ok := strings.Cut(ref, "@"); ok {
+		return image.Ref{Repository: repo, Digest: digest}
+	}
+	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
+		return image.Ref{Repository: ref[:i], Tag: ref[i+1:]}
+	}
+	return image.Ref{Repository: ref}
+}
+
+// runningSecret is the secret version of deploy's that the service's pods mount, "" for none
+// (a Secret of the user's own, secret.existingSecret, is theirs to set).
+func (l Live) runningSecret(service string) string {
+	d := l.Deployments[service]
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && strings.HasPrefix(v.Secret.SecretName, service+"-secrets-") {
+			return v.Secret.SecretName
+		}
+	}
+	return ""
 }
 
 // inputsFingerprint is the fingerprint recorded in Terraform inputs (in deploy's own values
@@ -235,10 +265,7 @@ func (w *Want) seal(s Settings, set map[string]any) error {
 // SECRET_* value is given for it, else the version that holds exactly the given values (a new
 // one when none does, named as secrets.Choose names it).
 func (r *Runner) secretVersion(service string, live Live) (name string, create bool) {
-	current := release.SecretName(live.Releases[service])
-	if !strings.HasPrefix(current, service+"-secrets-") {
-		current = "" // a Secret of the user's own (secret.existingSecret): theirs to set
-	}
+	current := live.runningSecret(service)
 	data, given := r.S.Secrets[service]
 	if !given {
 		return current, false
@@ -293,11 +320,11 @@ func (r *Runner) resolve(ctx context.Context, d *Desired, names []string) error 
 func (d *Desired) Changes(st State, live Live, confirmRemove []string) map[string]string {
 	out := map[string]string{}
 	for name, w := range d.Want {
-		rel := live.Releases[name]
+		rel, exists := live.Releases[name]
 		switch {
-		case rel == nil:
+		case !exists:
 			out[name] = "installed"
-		case releaseFingerprint(rel) != w.Fingerprint, rel.Info.Status != helmrelease.StatusDeployed,
+		case live.runningFingerprint(name) != w.Fingerprint, rel.Status != helmrelease.StatusDeployed,
 			!st.Managed[name], inputsFingerprint(st.Services[name]) != w.Fingerprint:
 			out[name] = "upgraded"
 		}

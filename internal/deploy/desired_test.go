@@ -5,11 +5,23 @@ import (
 	"testing"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
+	appsv1 "k8s.io/api/apps/v1"
+
+	"github.com/dtap-platform/monorepo/internal/release"
 )
 
-func releaseWith(name, fingerprint string, status helmrelease.Status) *helmrelease.Release {
-	return &helmrelease.Release{Name: name, Version: 3, Config: map[string]any{"fingerprint": fingerprint},
-		Info: &helmrelease.Info{Status: status}}
+// running is what runs of one service: its release's newest revision and its Deployment,
+// annotated with the fingerprint it was applied with.
+func running(l Live, name, fingerprint string, status helmrelease.Status) Live {
+	l.Releases[name] = release.Meta{Version: 3, Status: status}
+	d := appsv1.Deployment{}
+	d.Annotations = map[string]string{fingerprintAnnotation: fingerprint}
+	l.Deployments[name] = d
+	return l
+}
+
+func liveOf() Live {
+	return Live{Releases: map[string]release.Meta{}, Deployments: map[string]appsv1.Deployment{}}
 }
 
 func inputsWith(fingerprint string) ServiceInputs {
@@ -20,8 +32,9 @@ func TestChangesFollowTheFingerprintsAndNothingElse(t *testing.T) {
 	want := &Desired{Want: map[string]*Want{"api": {Fingerprint: "aaa"}, "web": {Fingerprint: "bbb"}}, Kept: map[string]ServiceInputs{}}
 	managed := State{Exists: true, Managed: map[string]bool{"api": true, "web": true},
 		Services: map[string]ServiceInputs{"api": inputsWith("aaa"), "web": inputsWith("bbb")}}
-	running := Live{Releases: map[string]*helmrelease.Release{
-		"api": releaseWith("api", "aaa", helmrelease.StatusDeployed), "web": releaseWith("web", "bbb", helmrelease.StatusDeployed)}}
+	both := func() Live {
+		return running(running(liveOf(), "api", "aaa", helmrelease.StatusDeployed), "web", "bbb", helmrelease.StatusDeployed)
+	}
 	tests := []struct {
 		name   string
 		st     func(State) State
@@ -31,12 +44,10 @@ func TestChangesFollowTheFingerprintsAndNothingElse(t *testing.T) {
 	}{
 		{"everything as desired changes nothing", nil, nil, nil, map[string]string{}},
 		{"a release with another fingerprint is upgraded", nil, func(l Live) Live {
-			l.Releases["web"] = releaseWith("web", "old", helmrelease.StatusDeployed)
-			return l
+			return running(l, "web", "old", helmrelease.StatusDeployed)
 		}, nil, map[string]string{"web": "upgraded"}},
 		{"a release that is not deployed is upgraded again", nil, func(l Live) Live {
-			l.Releases["api"] = releaseWith("api", "aaa", helmrelease.StatusFailed)
-			return l
+			return running(l, "api", "aaa", helmrelease.StatusFailed)
 		}, nil, map[string]string{"api": "upgraded"}},
 		{"a missing release is installed", nil, func(l Live) Live {
 			delete(l.Releases, "web")
@@ -59,7 +70,7 @@ func TestChangesFollowTheFingerprintsAndNothingElse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := State{Exists: true, Managed: maps.Clone(managed.Managed), Services: maps.Clone(managed.Services)}
-			live := Live{Releases: maps.Clone(running.Releases)}
+			live := both()
 			if tt.st != nil {
 				st = tt.st(st)
 			}

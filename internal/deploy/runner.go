@@ -133,6 +133,9 @@ func (r *Runner) connect(ctx context.Context) error {
 	// Terraform is always given this context by name, so that it reaches the cluster these
 	// checks read, whatever its own defaults (KUBE_CTX and the like) would pick.
 	r.kubeContext = context
+	// client-go's default of 5 requests a second (burst 10) would queue the checks of dozens of
+	// services; the API server's own priority and fairness still protects it.
+	cfg.QPS, cfg.Burst = 50, 100
 	cfg.Timeout = 15 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -4,8 +4,15 @@
 package release
 
 import (
+	"context"
+	"strconv"
+
 	"errors"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"slices"
 	"time"
 
@@ -104,6 +111,45 @@ func (r *Releases) Current() (map[string]*release.Release, error) {
 			if cur, ok := out[rel.Name]; !ok || rel.Version > cur.Version {
 				out[rel.Name] = rel
 			}
+		}
+	}
+	return out, nil
+}
+
+// Meta is what the labels of a release's newest revision say: its number and status.
+type Meta struct {
+	Version int
+	Status  release.Status
+}
+
+// Newest reads, for every release in the namespace, its newest revision's number and status
+// from the labels of Helm's storage Secrets (name, owner, status, version): one list of
+// metadata only, nothing decoded, whatever the number of releases and revisions. A release
+// whose newest revision is uninstalled is left out.
+func Newest(ctx context.Context, cfg *rest.Config, namespace string) (map[string]Meta, error) {
+	mc, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	list, err := mc.Resource(corev1.SchemeGroupVersion.WithResource("secrets")).Namespace(namespace).
+		List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
+	if err != nil {
+		return nil, fmt.Errorf("list the Helm releases in %s: %w", namespace, err)
+	}
+	out := map[string]Meta{}
+	for _, item := range list.Items {
+		name := item.Labels["name"]
+		v, err := strconv.Atoi(item.Labels["version"])
+		if name == "" || err != nil {
+			continue
+		}
+		if cur, ok := out[name]; !ok || v > cur.Version {
+			out[name] = Meta{Version: v, Status: release.Status(item.Labels["status"])}
+		}
+	}
+	for name, m := range out {
+		if m.Status == release.StatusUninstalled {
+			delete(out, name)
 		}
 	}
 	return out, nil

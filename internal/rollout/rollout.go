@@ -15,7 +15,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 // Failure is a rollout that did not become ready; Diagnosis says why.
@@ -47,19 +50,53 @@ var DefaultRules = Rules{Timeout: 5 * time.Minute, MaxRestarts: 1, Unschedulable
 var fatalReasons = []string{"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
 	"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
 
+// Watch keeps a namespace's Deployments, ReplicaSets and Pods current through three watches, so
+// that following many rollouts at once costs three streams, not a few requests per rollout per
+// second (which client-go's rate limit would then hold back). Start it after the change it is
+// to follow was applied: its first list then sees that change.
+type Watch struct {
+	cs      kubernetes.Interface
+	ns      string
+	deps    appslisters.DeploymentLister
+	sets    appslisters.ReplicaSetLister
+	pods    corelisters.PodLister
+	factory informers.SharedInformerFactory
+	cancel  context.CancelFunc
+}
+
+// NewWatch starts watching namespace ns, and returns once its caches are filled. Stop ends it.
+func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string) (*Watch, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	w := &Watch{cs: cs, ns: ns, factory: f, cancel: cancel, deps: f.Apps().V1().Deployments().Lister(),
+		sets: f.Apps().V1().ReplicaSets().Lister(), pods: f.Core().V1().Pods().Lister()}
+	f.Start(ctx.Done())
+	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			w.Stop()
+			return nil, fmt.Errorf("watch the %v of %s: %w", typ, ns, context.Cause(ctx))
+		}
+	}
+	return w, nil
+}
+
+// Stop ends the watches and waits for them to end.
+func (w *Watch) Stop() {
+	w.cancel()
+	w.factory.Shutdown()
+}
+
 // Wait follows the Deployment until its new pods are all ready and the old ones gone,
 // printing progress such as "2/3 pods ready" when it changes. It fails as soon as a new pod
 // shows what waiting cannot fix (see Fatal), and at the timeout, with a diagnosis.
-func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, rules Rules, out io.Writer) error {
+func Wait(ctx context.Context, w *Watch, name string, rules Rules, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, rules.Timeout)
 	defer cancel()
+	ns := w.ns
 	var last string
 	for {
-		d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+		d, err := w.deps.Deployments(ns).Get(name)
 		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("rollout of %s/%s stopped: %w", ns, name, context.Cause(ctx))
-			}
 			return fmt.Errorf("deployment %s/%s: %w", ns, name, err)
 		}
 		progress, done := Progress(d)
@@ -70,19 +107,19 @@ func Wait(ctx context.Context, cs kubernetes.Interface, ns, name string, rules R
 		if done {
 			return nil
 		}
-		if pods, err := newPods(ctx, cs, d); err == nil {
+		if pods, err := w.newPods(d); err == nil {
 			if reason := Fatal(pods, rules, time.Now()); reason != "" {
-				return &Failure{Deployment: ns + "/" + name, Reason: reason, Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+				return &Failure{Deployment: ns + "/" + name, Reason: reason, Diagnosis: Diagnose(context.WithoutCancel(ctx), w.cs, d)}
 			}
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return &Failure{Deployment: ns + "/" + name, Reason: fmt.Sprintf("not ready within %s (%s)", rules.Timeout, progress),
-					Diagnosis: Diagnose(context.WithoutCancel(ctx), cs, d)}
+					Diagnosis: Diagnose(context.WithoutCancel(ctx), w.cs, d)}
 			}
 			return fmt.Errorf("rollout of %s/%s stopped (%s): %w", ns, name, progress, context.Cause(ctx))
-		case <-time.After(time.Second):
+		case <-time.After(200 * time.Millisecond): // the watches' cache: looking costs nothing
 		}
 	}
 }
@@ -166,33 +203,33 @@ func transientPull(msg string) bool {
 
 // newPods are the pods of the Deployment's current revision (its newest ReplicaSet): an old
 // pod that fails is not this rollout's failure.
-func newPods(ctx context.Context, cs kubernetes.Interface, d *appsv1.Deployment) ([]corev1.Pod, error) {
-	pods, err := podsOf(ctx, cs, d)
-	if err != nil {
-		return nil, err
-	}
+func (w *Watch) newPods(d *appsv1.Deployment) ([]corev1.Pod, error) {
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
 		return nil, err
 	}
-	sets, err := cs.AppsV1().ReplicaSets(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	sets, err := w.sets.ReplicaSets(d.Namespace).List(sel)
 	if err != nil {
 		return nil, err
 	}
 	revision := d.Annotations["deployment.kubernetes.io/revision"]
 	hash := ""
-	for _, rs := range sets.Items {
-		if rs.Annotations["deployment.kubernetes.io/revision"] == revision && metav1.IsControlledBy(&rs, d) {
+	for _, rs := range sets {
+		if rs.Annotations["deployment.kubernetes.io/revision"] == revision && metav1.IsControlledBy(rs, d) {
 			hash = rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
 		}
 	}
 	if hash == "" {
 		return nil, nil // the controller has not made this revision's ReplicaSet yet
 	}
+	pods, err := w.pods.Pods(d.Namespace).List(sel)
+	if err != nil {
+		return nil, err
+	}
 	var out []corev1.Pod
 	for _, p := range pods {
 		if p.Labels[appsv1.DefaultDeploymentUniqueLabelKey] == hash {
-			out = append(out, p)
+			out = append(out, *p)
 		}
 	}
 	return out, nil

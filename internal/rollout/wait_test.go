@@ -36,9 +36,14 @@ func TestWaitRidesOutAStartErrorThatTheKubeletRetries(t *testing.T) {
 	}
 	cs := fake.NewClientset(dep, rs, pod)
 
+	w, err := NewWatch(t.Context(), cs, "ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
 	done := make(chan error, 1)
 	go func() {
-		done <- Wait(t.Context(), cs, "ns", "web", Rules{Timeout: 30 * time.Second, MaxRestarts: 1, UnschedulableGrace: time.Minute}, io.Discard)
+		done <- Wait(t.Context(), w, "web", Rules{Timeout: 30 * time.Second, MaxRestarts: 1, UnschedulableGrace: time.Minute}, io.Discard)
 	}()
 	time.Sleep(1500 * time.Millisecond) // Wait has seen the start error at least once
 	select {
