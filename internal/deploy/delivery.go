@@ -253,12 +253,10 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 		return nil, err
 	}
 	for _, svc := range s.Run {
-		w := &Want{Service: svc, Ref: imageOf(live.Releases[svc.Name])}
+		w := &Want{Service: svc, Ref: live.runningImage(svc.Name)}
 		w.Merged, _ = s.merged(svc)
 		row := Row{Service: svc.Name, Change: or(changed[svc.Name], "unchanged"), Image: w.Ref, Ready: readyIn[svc.Name], URL: r.publicURL(w)}
-		if rel := live.Releases[svc.Name]; rel != nil {
-			row.Revision = rel.Version
-		}
+		row.Revision = live.Releases[svc.Name].Version
 		if changed[svc.Name] != "" {
 			cfg, err := r.smoke(ctx, w)
 			row.Config = cfg
@@ -393,9 +391,14 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 			fail("unreadable: " + err.Error())
 			continue
 		}
+		rels, err := r.helm.Current()
+		if err != nil {
+			fail("unreadable: " + err.Error())
+			continue
+		}
 		found := false
 		for _, svc := range r.S.All {
-			rel := live.Releases[svc.Name]
+			rel := rels[svc.Name]
 			if rel == nil {
 				continue
 			}
