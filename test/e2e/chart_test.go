@@ -21,6 +21,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/rollout"
 	"github.com/dtap-platform/monorepo/internal/services"
+	"github.com/dtap-platform/monorepo/services/kit/config"
 	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
@@ -252,8 +253,10 @@ func TestProdShapedRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	install(t, ns, name, vals)
-	if cfg := checkServes(t, ns, name, "prod"); cfg["secrets"].(map[string]any)["db-password"] != "[REDACTED]" {
-		t.Errorf("/config secrets = %v, want db-password redacted", cfg["secrets"])
+	// prod's /config fails closed: a secret shows as a fingerprint and its length.
+	if cfg := checkServes(t, ns, name, "prod"); cfg["view"] != "fingerprints" ||
+		cfg["secrets"].(map[string]any)["db-password"] != "[fingerprint "+config.NewFingerprinter(nil, name).Sum([]byte("prod-shaped"))+", 11 bytes]" {
+		t.Errorf("/config view %v, secrets %v, want db-password as its unkeyed fingerprint", cfg["view"], cfg["secrets"])
 	}
 	checkRunsImageFromRegistry(t, ns, name)
 
