@@ -18,12 +18,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/dtap-platform/monorepo/internal/procenv"
+	"github.com/dtap-platform/monorepo/internal/golist"
 	"github.com/dtap-platform/monorepo/internal/services"
 )
 
@@ -124,6 +123,7 @@ func OfAll(ctx context.Context, repoRoot string, svcs []services.Service, o Opti
 	if err != nil {
 		return nil, err
 	}
+	digests := map[string]string{} // the kit's files are inputs of every service: read them once
 	for _, svc := range svcs {
 		pkgs, err := graph.closure(svc.Package)
 		if err != nil {
@@ -155,9 +155,12 @@ func OfAll(ctx context.Context, repoRoot string, svcs []services.Service, o Opti
 					if err != nil || strings.HasPrefix(rel, "..") {
 						return nil, fmt.Errorf("inputs of %s: %s is outside the repository; content tags cover only this repository's files and versioned modules", svc.Name, abs)
 					}
-					d, err := fileDigest(abs)
-					if err != nil {
-						return nil, err
+					d, ok := digests[abs]
+					if !ok {
+						if d, err = fileDigest(abs); err != nil {
+							return nil, err
+						}
+						digests[abs] = d
 					}
 					add(KindFile, filepath.ToSlash(rel), d)
 				}
@@ -241,16 +244,11 @@ func (p goPackage) sourceFiles() []string {
 // listDeps runs one go list -deps for the root packages as the Dockerfile builds them (linux,
 // no cgo, the build tags): every package any of them imports, each with its own Deps.
 func listDeps(ctx context.Context, repoRoot string, roots []string) (packageGraph, error) {
-	args := []string{"list", "-deps", "-tags", BuildTags,
+	args := []string{"-deps", "-tags", BuildTags,
 		"-json=ImportPath,Dir,Standard,Module,GoFiles,CgoFiles,IgnoredGoFiles,IgnoredOtherFiles,CFiles,CXXFiles,HFiles,SFiles,SysoFiles,EmbedFiles,Deps"}
-	cmd := exec.CommandContext(ctx, "go", append(args, roots...)...)
-	cmd.Dir = repoRoot
-	cmd.Env = procenv.Clean("CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := golist.Run(ctx, repoRoot, []string{"CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=readonly"}, append(args, roots...)...)
 	if err != nil {
-		return nil, fmt.Errorf("go list -deps %s: %w: %s", strings.Join(roots, " "), err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
 	g := packageGraph{}
 	dec := json.NewDecoder(bytes.NewReader(out))

@@ -9,13 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/dtap-platform/monorepo/internal/procenv"
+	"github.com/dtap-platform/monorepo/internal/golist"
 )
 
 // Dir is the folder of the services, relative to the repository root.
@@ -57,14 +56,9 @@ func ValidateName(name string) error {
 // Discover lists the services under repoRoot/services, sorted by name. It asks the go command,
 // so build constraints and the module's layout are what the build sees.
 func Discover(ctx context.Context, repoRoot string) ([]Service, error) {
-	cmd := exec.CommandContext(ctx, "go", "list", "-e", "-json=Dir,ImportPath,Name,Error", "./"+Dir+"/...")
-	cmd.Dir = repoRoot
-	cmd.Env = procenv.Clean("GOFLAGS=-mod=readonly")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := golist.Run(ctx, repoRoot, []string{"GOFLAGS=-mod=readonly"}, "-e", "-json=Dir,ImportPath,Name,Error", "./"+Dir+"/...")
 	if err != nil {
-		return nil, fmt.Errorf("go list ./%s/...: %w: %s", Dir, err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
 	root, err := filepath.Abs(repoRoot)
 	if err != nil {
