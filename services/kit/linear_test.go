@@ -129,3 +129,30 @@ func TestLoadingIsLinearOnHostileInput(t *testing.T) {
 		}
 	}
 }
+
+// TestAProcessWithAHostileMiBIsReadyInUnderTwoSeconds: the 1 MiB file (the repeated
+// delimiter family, ended the way that was quadratic) in CONFIG_DIR; the real process answers
+// /readyz 200 within 2 s of its start, in both views.
+func TestAProcessWithAHostileMiBIsReadyInUnderTwoSeconds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test")
+	}
+	limit := 2 * time.Second
+	if raceEnabled {
+		limit *= raceSlowdown
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "hostile.conf"), []byte(hostileInput("Pwd={x}};", "Pwd={x}", 1<<20)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, view := range []string{"redacted", "fingerprints"} {
+		t.Run(view, func(t *testing.T) {
+			start := time.Now()
+			p := startService(t, "CONFIG_DIR="+dir, "CONFIG_VIEW="+view)
+			p.waitReady(t)
+			if took := time.Since(start); took > limit {
+				t.Errorf("ready %s after the start, want under %s:\n%.2000s", took, limit, p.out)
+			}
+		})
+	}
+}
