@@ -179,7 +179,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	defer os.Remove(planFile)
 	var tfChanges []tf.Change
 	if err := r.step("terraform plan", func() error {
-		changed, err := r.tfr.Plan(ctx, planFile, false, varsPath)
+		changed, err := r.tfr.Plan(ctx, planFile, false, d.NeedsRefresh(st, live, changes), varsPath)
 		if err != nil || !changed {
 			return err
 		}

@@ -339,6 +339,21 @@ func (d *Desired) Changes(st State, live Live, confirmRemove []string) map[strin
 	return out
 }
 
+// NeedsRefresh reports whether Terraform must read the releases back before it plans: when a
+// release the state holds does not run what the state recorded (changed behind Terraform's
+// back: a rollback, a failed run, a hand-made upgrade), or when the state holds a release that
+// does not run. Otherwise deploy's own comparison has checked every release against the state
+// with a few list calls, and Terraform plans from the state, reading none back.
+func (d *Desired) NeedsRefresh(st State, live Live, changes map[string]string) bool {
+	for name := range st.Managed {
+		rel, runs := live.Releases[name]
+		if !runs || rel.Status != helmrelease.StatusDeployed || live.runningFingerprint(name) != inputsFingerprint(st.Services[name]) {
+			return true
+		}
+	}
+	return false
+}
+
 // TerraformServices are the inputs Terraform applies: the changed services as desired, the
 // unchanged ones exactly as the state recorded them (so Terraform sees nothing to do there),
 // and the kept ones as they run.

@@ -64,7 +64,7 @@ func Destroy(ctx context.Context, r *Runner) error {
 		plan := filepath.Join(r.dataDir("deploy"), "destroy.tfplan")
 		defer os.Remove(plan)
 		if err := r.step("terraform destroy ("+strings.Join(slices.Sorted(maps.Keys(st.Services)), ", ")+")", func() error {
-			if _, err := r.tfr.Plan(ctx, plan, true, varsPath); err != nil {
+			if _, err := r.tfr.Plan(ctx, plan, true, true, varsPath); err != nil {
 				return err
 			}
 			return r.tfr.Apply(ctx, plan)

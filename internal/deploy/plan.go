@@ -106,7 +106,7 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	planFile := filepath.Join(r.dataDir("plan"), "plan.tfplan")
 	defer os.Remove(planFile)
 	err = r.step("terraform plan", func() error {
-		changed, err := r.tfr.Plan(ctx, planFile, false, varsPath)
+		changed, err := r.tfr.Plan(ctx, planFile, false, d.NeedsRefresh(st, live, res.Changes), varsPath)
 		if err != nil || !changed {
 			return err
 		}

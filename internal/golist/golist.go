@@ -2,9 +2,11 @@
 // not changed: which services exist and what each one links is asked on every deploy, and the
 // go command takes a few hundred milliseconds to say it again.
 //
-// The answer is kept under <module>/.cache/golist/, named by a digest of the arguments, the
-// environment given, the Go version, and the path, size and modification time of every Go
-// file, go.mod and go.sum of the module (a walk of a few milliseconds). A file that changes
+// The answer is kept in the user's cache directory (dtap/golist/, as the Go build cache is kept
+// there: never in the repository, which a read-only command must leave as it is), named by a
+// digest of the module's path, the arguments, the environment given, the Go version, and the
+// path, size and modification time of every Go file, go.mod and go.sum of the module (a walk of
+// a few milliseconds). A file that changes
 // changes the digest; file contents are never taken from the cache (the callers hash them).
 package golist
 
@@ -30,10 +32,11 @@ import (
 // its standard output, from the cache when the tree is as it was.
 func Run(ctx context.Context, root string, env []string, args ...string) ([]byte, error) {
 	key, err := stamp(root, env, args)
-	if err != nil {
+	cache, cerr := os.UserCacheDir()
+	if err != nil || cerr != nil {
 		return run(ctx, root, env, args)
 	}
-	path := filepath.Join(root, ".cache", "golist", key+".json")
+	path := filepath.Join(cache, "dtap", "golist", key+".json")
 	if b, err := os.ReadFile(path); err == nil {
 		return b, nil
 	}
@@ -46,7 +49,7 @@ func Run(ctx context.Context, root string, env []string, args ...string) ([]byte
 		if os.WriteFile(tmp, out, 0o644) == nil {
 			_ = os.Rename(tmp, path)
 		}
-		prune(filepath.Dir(path), 32)
+		prune(filepath.Dir(path), 64)
 	}
 	return out, nil
 }
@@ -88,12 +91,17 @@ func run(ctx context.Context, root string, env, args []string) ([]byte, error) {
 
 // stamp is the digest that names an answer: what was asked, of what tree, with which Go.
 func stamp(root string, env, args []string) (string, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", root)
 	fmt.Fprintf(h, "%s\t%s\t%s\n", runtime.Version(), strings.Join(args, "\x00"), strings.Join(env, "\x00"))
 	for _, k := range []string{"GOFLAGS", "GOOS", "GOARCH", "CGO_ENABLED", "GOEXPERIMENT", "GOWORK", "GOPATH", "GOMODCACHE", "GOTOOLCHAIN"} {
 		fmt.Fprintf(h, "%s=%s\n", k, os.Getenv(k))
 	}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ func writeModule(t *testing.T, dir, main string) {
 
 func TestRunAnswersFromTheCacheUntilAFileChanges(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, ".cache"))
 	writeModule(t, dir, "package main\n\nfunc main() {}\n")
 	first, err := Run(t.Context(), dir, nil, "-f", "{{.Imports}}", "./a")
 	if err != nil {
@@ -32,7 +33,7 @@ func TestRunAnswersFromTheCacheUntilAFileChanges(t *testing.T) {
 	if strings.TrimSpace(string(first)) != "[]" {
 		t.Fatalf("go list = %q, want no imports", first)
 	}
-	cached, _ := filepath.Glob(filepath.Join(dir, ".cache", "golist", "*.json"))
+	cached, _ := filepath.Glob(filepath.Join(dir, ".cache", "dtap", "golist", "*.json"))
 	if len(cached) != 1 {
 		t.Fatalf("cache holds %v, want one answer", cached)
 	}
