@@ -26,6 +26,11 @@ import (
 // redacted view every value goes through the redaction rules, and secrets and config files that
 // resolve outside CONFIG_DIR show "[REDACTED]".
 //
+// Two more rules keep a value shown from giving away one that is not. In the fingerprints view,
+// a public value equal to a hidden one is hidden too. In both views, wherever the value of a
+// secret (of SECRETS_DIR, or a config file linked there) of 6 bytes or more occurs in a value
+// shown, it is replaced by "[REDACTED]" (in a binary file: the file is).
+//
 // The body is at most config.Config.ViewMaxBytes (CONFIG_VIEW_MAX_BYTES, 1 MiB by default) and
 // always valid JSON that starts with the environment. When the values do not fit, the largest
 // are replaced, one by one, by "[truncated: <n> bytes, over the <max> bytes of /config]" until
@@ -54,48 +59,44 @@ type shown struct {
 	fp          int
 }
 
+// item is one value of the configuration before the view: where it goes, its name, what it
+// holds, and whether its key lets it show.
+type item struct {
+	sec    int
+	name   string
+	raw    string
+	open   bool
+	binary bool
+}
+
+// minKnownSecret is the shortest secret value that is looked for in the values shown: shorter
+// ones ("on", a PIN) occur in ordinary text by chance.
+const minKnownSecret = 6
+
+// scrubBudget bounds the bytes that looking for secrets in shown values may scan (values times
+// secrets); past it, values not yet looked at are hidden rather than shown.
+const scrubBudget = 1 << 30
+
 // renderConfig renders GET /config (see above). Every value goes through the view here,
 // whoever built cfg.
 func renderConfig(cfg config.Config, build BuildInfo) ([]byte, error) {
 	view := cfg.View.Normal()
 	red := cfg.Redactor
 	open := func(name string) bool { return view == config.ViewRedacted || cfg.IsPublic(name) }
-	var secs [sections][]shown
-	var toFingerprint [][]byte
-	add := func(sec int, name, value string) {
-		secs[sec] = append(secs[sec], shown{name: jsonString(name), value: jsonString(value), fp: -1})
-	}
-	hide := func(sec int, name string, value []byte) {
-		if view == config.ViewRedacted {
-			add(sec, name, config.Redacted)
-			return
-		}
-		secs[sec] = append(secs[sec], shown{name: jsonString(name), fp: len(toFingerprint)})
-		toFingerprint = append(toFingerprint, value)
-	}
 
+	var items []item
 	for _, name := range sortedKeys(cfg.Files) {
-		if content := cfg.Files[name]; open(name) {
-			add(sectionConfig, name, red.Value(name, content))
-		} else {
-			hide(sectionConfig, name, []byte(content))
-		}
+		items = append(items, item{sec: sectionConfig, name: name, raw: cfg.Files[name], open: open(name)})
 	}
+	var secretValues []string
 	for _, name := range sortedKeys(cfg.LinkedSecrets) {
 		if _, dup := cfg.Files[name]; !dup { // names of one directory: never both
-			hide(sectionConfig, name, []byte(cfg.LinkedSecrets[name].Reveal()))
+			items = append(items, item{sec: sectionConfig, name: name, raw: cfg.LinkedSecrets[name].Reveal()})
+			secretValues = append(secretValues, cfg.LinkedSecrets[name].Reveal())
 		}
 	}
 	for _, name := range sortedKeys(cfg.BinaryFiles) {
-		content := cfg.BinaryFiles[name]
-		switch {
-		case !open(name):
-			hide(sectionBinary, name, content)
-		case red.HidesBinary(name, content):
-			add(sectionBinary, name, config.Redacted)
-		default:
-			add(sectionBinary, name, base64.StdEncoding.EncodeToString(content))
-		}
+		items = append(items, item{sec: sectionBinary, name: name, raw: string(cfg.BinaryFiles[name]), open: open(name), binary: true})
 	}
 	// Env is the values as redacted at load, EnvValues as they are; a Config built by hand may
 	// have either.
@@ -112,14 +113,49 @@ func renderConfig(cfg config.Config, build BuildInfo) ([]byte, error) {
 		if !ok {
 			value = cfg.Env[name]
 		}
-		if open(name) {
-			add(sectionEnv, name, red.Value(name, value))
-		} else {
-			hide(sectionEnv, name, []byte(value))
-		}
+		items = append(items, item{sec: sectionEnv, name: name, raw: value, open: open(name)})
 	}
 	for _, name := range sortedKeys(cfg.Secrets) {
-		hide(sectionSecrets, name, []byte(cfg.Secrets[name].Reveal()))
+		items = append(items, item{sec: sectionSecrets, name: name, raw: cfg.Secrets[name].Reveal()})
+		secretValues = append(secretValues, cfg.Secrets[name].Reveal())
+	}
+
+	hiddenValues := map[string]bool{}
+	if view == config.ViewFingerprints {
+		for _, it := range items {
+			if !it.open && it.raw != "" {
+				hiddenValues[it.raw] = true
+			}
+		}
+	}
+	secretValues = slices.DeleteFunc(secretValues, func(v string) bool { return len(v) < minKnownSecret })
+	slices.SortFunc(secretValues, func(a, b string) int { return len(b) - len(a) }) // a longer one first, whole
+	secretValues = slices.Compact(secretValues)
+	budget := int64(scrubBudget)
+
+	var secs [sections][]shown
+	var toFingerprint [][]byte
+	add := func(sec int, name, value string) {
+		secs[sec] = append(secs[sec], shown{name: jsonString(name), value: jsonString(value), fp: -1})
+	}
+	for _, it := range items {
+		raw, ok := it.raw, it.open && !hiddenValues[it.raw]
+		if ok {
+			raw, ok = scrub(raw, secretValues, &budget)
+		}
+		switch {
+		case !ok && view == config.ViewRedacted:
+			add(it.sec, it.name, config.Redacted)
+		case !ok:
+			secs[it.sec] = append(secs[it.sec], shown{name: jsonString(it.name), fp: len(toFingerprint)})
+			toFingerprint = append(toFingerprint, []byte(it.raw))
+		case it.binary && (raw != it.raw || red.HidesBinary(it.name, []byte(raw))):
+			add(it.sec, it.name, config.Redacted)
+		case it.binary:
+			add(it.sec, it.name, base64.StdEncoding.EncodeToString([]byte(raw)))
+		default:
+			add(it.sec, it.name, red.Value(it.name, raw))
+		}
 	}
 	if len(toFingerprint) > 0 {
 		fps := cfg.Fingerprinter.Fingerprints(toFingerprint)
@@ -231,6 +267,20 @@ func bound(secs *[sections][]shown, head, maxBytes int64) (replaced, omitted int
 		}
 	}
 	return replaced, omitted
+}
+
+// scrub replaces every occurrence of each secret value in s by Redacted. It reports false, and
+// s unchanged, when the budget of bytes to scan runs out first.
+func scrub(s string, secrets []string, budget *int64) (string, bool) {
+	for _, secret := range secrets {
+		if *budget -= int64(len(s)); *budget < 0 {
+			return s, false
+		}
+		if strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, config.Redacted)
+		}
+	}
+	return s, true
 }
 
 // cut bounds a header string to maxHeaderValue bytes, marking the cut with "…".

@@ -215,7 +215,8 @@ func randomWord(r *rand.Rand, alphabet []rune, n int) string {
 // TestPropertyNoValueOfANonPublicKeyIsShown: over random keys, values, formats and encodings, a
 // value placed under a key that is not public (an APP_ variable, a file of CONFIG_DIR, a file
 // of SECRETS_DIR, a link from CONFIG_DIR into SECRETS_DIR under a public name) appears nowhere in
-// the fingerprints view: not in the body, not in any decoded string, not in any base64.
+// the fingerprints view: not in the body, not in any decoded string, not in any base64; not
+// even when a public variable holds the same value, or a public file quotes a secret.
 func TestPropertyNoValueOfANonPublicKeyIsShown(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 2026))
 	ascii := []rune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#%+-./:@_~")
@@ -259,6 +260,19 @@ func TestPropertyNoValueOfANonPublicKeyIsShown(t *testing.T) {
 		}
 		_, b := place()
 		writeFiles(t, secrets, map[string]string{"secret-file": string(b)})
+		if r.IntN(3) == 0 { // a secret file that holds a value whole, and a public file that quotes it
+			v := randomWord(r, alphabet, 8+r.IntN(24))
+			secret, _ := encodings[enc](v)
+			note, _ := encodings[enc]("rotate " + v + " on Friday")
+			writeFiles(t, secrets, map[string]string{"bare-secret": string(secret)})
+			writeFiles(t, conf, map[string]string{"notes.txt": string(note)})
+			values, public = append(values, v), append(public, "notes.txt")
+		}
+		if r.IntN(3) == 0 { // a public variable that holds what a hidden one holds
+			_, hidden, _ := strings.Cut(environ[r.IntN(len(environ))], "=")
+			environ = append(environ, "APP_PUBLIC_TWO="+hidden)
+			public = append(public, "APP_PUBLIC_TWO")
+		}
 		if r.IntN(2) == 0 {
 			public = append(public, "via-link") // a public name does not make a secret public
 			if err := os.Symlink(filepath.Join(secrets, "secret-file"), filepath.Join(conf, "via-link")); err != nil {
@@ -388,4 +402,35 @@ func flatten(d configDoc) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestAShownValueGivesAwayNoHiddenOne: a public value equal to a hidden one is hidden too; a
+// secret's value quoted in a value shown is replaced, in both views; a binary file that holds
+// one is not shown.
+func TestAShownValueGivesAwayNoHiddenOne(t *testing.T) {
+	conf, secrets := t.TempDir(), t.TempDir()
+	writeFiles(t, conf, map[string]string{"notes.txt": "rotate S3cr3t-pw on Friday", "blob.bin": "\x00\x01S3cr3t-pw",
+		"short.txt": "code 1234 and on"})
+	writeFiles(t, secrets, map[string]string{"db-password": "S3cr3t-pw", "pin": "1234", config.FingerprintKeyName: testKey})
+	env := []string{"CONFIG_DIR=" + conf, "SECRETS_DIR=" + secrets, "APP_TOKEN=tok-123456", "APP_COPY=tok-123456", "APP_MODE=on",
+		"APP_EMPTY=", "APP_ALSO_EMPTY=", "CONFIG_PUBLIC=notes.txt,blob.bin,short.txt,APP_COPY,APP_MODE,APP_EMPTY"}
+	for _, view := range []string{"fingerprints", "redacted"} {
+		body, got := loaded(t, append(env, "CONFIG_VIEW="+view)...)
+		if strings.Contains(body, "S3cr3t-pw") {
+			t.Errorf("%s: a secret's value is shown:\n%s", view, body)
+		}
+		if got.Config["notes.txt"] != "rotate [REDACTED] on Friday" || got.ConfigBase64["blob.bin"] != config.Redacted {
+			t.Errorf("%s: notes %q, blob %q", view, got.Config["notes.txt"], got.ConfigBase64["blob.bin"])
+		}
+		if got.Config["short.txt"] != "code 1234 and on" {
+			t.Errorf("%s: a secret of 4 bytes is not looked for: %q", view, got.Config["short.txt"])
+		}
+	}
+	body, got := loaded(t, env...)
+	if got.Env["APP_COPY"] != got.Env["APP_TOKEN"] || !fingerprintRE.MatchString(got.Env["APP_COPY"]) || strings.Contains(body, "tok-123456") {
+		t.Errorf("a public value equal to a hidden one: %q (hidden: %q)", got.Env["APP_COPY"], got.Env["APP_TOKEN"])
+	}
+	if got.Env["APP_MODE"] != "on" || got.Env["APP_EMPTY"] != "" {
+		t.Errorf("public values with no hidden twin: mode %q, empty %q", got.Env["APP_MODE"], got.Env["APP_EMPTY"])
+	}
 }
