@@ -18,7 +18,7 @@ WORKDIR /src
 # net/http's HTTP/2 stack is dead weight; dropping it keeps each image under 10 MB.
 ENV CGO_ENABLED=0 GOFLAGS="-trimpath -tags=nethttpomithttp2" GOTOOLCHAIN=local
 COPY go.mod go.sum ./
-ARG DEPS="github.com/go-chi/chi/v5 github.com/go-chi/chi/v5/middleware github.com/prometheus/client_golang/prometheus github.com/prometheus/client_golang/prometheus/collectors github.com/prometheus/client_golang/prometheus/promhttp"
+ARG DEPS="github.com/go-chi/chi/v5 github.com/go-chi/chi/v5/middleware github.com/prometheus/client_golang/prometheus github.com/prometheus/client_golang/prometheus/collectors github.com/prometheus/client_golang/prometheus/promhttp golang.org/x/crypto/argon2"
 RUN go build ${DEPS}
 
 FROM deps AS build
