@@ -224,7 +224,10 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		}
 	}
 	r.describe(applied, func(name string) string {
-		return fmt.Sprintf("deployed %s:%s", name, d.Want[name].Ref.Tag)
+		if w, ok := d.Want[name]; ok {
+			return fmt.Sprintf("deployed %s:%s", name, w.Ref.Tag)
+		}
+		return fmt.Sprintf("%s passed back as it ran (not in this run's SERVICES)", name)
 	})
 	smokeErr := r.smokeAll(ctx, d, applied)
 	if live, err = r.observe(ctx); err != nil {
@@ -713,7 +716,8 @@ func (r *Runner) failed(ctx context.Context, cause error, changed map[string]str
 // smokeAll checks the applied services, several at once, and keeps each one's /config for
 // the summary.
 func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]string) error {
-	names := changed(applied)
+	// The run's own services: one it keeps, passed back as it ran, is re-applied at most.
+	names := slices.DeleteFunc(changed(applied), func(name string) bool { return d.Want[name] == nil })
 	if len(names) == 0 {
 		return nil
 	}
