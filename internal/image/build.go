@@ -50,6 +50,14 @@ func BuildAll(ctx context.Context, repoRoot string, specs []Spec, out io.Writer)
 	if err := buildDeps(ctx, repoRoot, lineprefix.New(out, "  [deps] ")); err != nil {
 		return fmt.Errorf("build the shared dependency stage: %w", err)
 	}
+	return eachSpec(ctx, specs, func(ctx context.Context, spec Spec) error {
+		return Build(ctx, repoRoot, spec, lineprefix.New(out, "  ["+spec.Service+"] "))
+	})
+}
+
+// eachSpec runs build for every spec, at most one per core at once; the first failure stops
+// the others, and every failure is returned, naming its service.
+func eachSpec(ctx context.Context, specs []Spec, build func(context.Context, Spec) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, max(1, runtime.NumCPU()))
@@ -60,9 +68,13 @@ func BuildAll(ctx context.Context, repoRoot string, specs []Spec, out io.Writer)
 	)
 	for _, spec := range specs {
 		wg.Go(func() {
-			sem <- struct{}{}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return // another build failed
+			}
 			defer func() { <-sem }()
-			if err := Build(ctx, repoRoot, spec, lineprefix.New(out, "  ["+spec.Service+"] ")); err != nil {
+			if err := build(ctx, spec); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("build %s: %w", spec.Service, err))
 				mu.Unlock()
@@ -71,7 +83,10 @@ func BuildAll(ctx context.Context, repoRoot string, specs []Spec, out io.Writer)
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // Build builds one service's image from the Dockerfile, with a build context of only its

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"go/version"
 	"io"
@@ -388,39 +387,20 @@ func BuildAndPushAll(ctx context.Context, repoRoot string, specs []Spec, reposit
 		out = io.Discard
 	}
 	out = lineprefix.Locked(out)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, max(1, runtime.NumCPU()))
 	var (
-		wg      sync.WaitGroup
 		mu      sync.Mutex
-		errs    []error
 		digests = map[string]string{}
 	)
-	for _, spec := range specs {
-		wg.Go(func() {
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return // another build failed
-			}
-			defer func() { <-sem }()
-			d, err := BuildAndPush(ctx, repoRoot, spec, repository(spec.Service), out)
+	err := eachSpec(ctx, specs, func(ctx context.Context, spec Spec) error {
+		d, err := BuildAndPush(ctx, repoRoot, spec, repository(spec.Service), out)
+		if err == nil {
 			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("build %s: %w", spec.Service, err))
-				cancel()
-				return
-			}
 			digests[spec.Service] = d
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil && len(digests) < len(specs) {
+			mu.Unlock()
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	return digests, nil
