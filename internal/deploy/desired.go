@@ -44,7 +44,12 @@ type Want struct {
 	Merged    map[string]any
 	Secret    string // the secret version it mounts, "" for none
 	NewSecret bool   // that version does not exist yet: deploy writes it first
-	FrontDoor map[string]any
+	// SecretKeys is what the run does to its secret keys (names only), when it gives or removes
+	// one; secretData is the data of the version it mounts then, computed once here so that plan
+	// and deploy name and write the same version. Never printed.
+	SecretKeys secrets.Diff
+	secretData map[string][]byte
+	FrontDoor  map[string]any
 	// Values are the documents Terraform applies, in order; the last one, deploy's own, carries
 	// the fingerprint.
 	Values      []string
@@ -215,7 +220,7 @@ func (r *Runner) desire(ctx context.Context, st State, live Live) (*Desired, err
 			w.Inputs, w.Tag = manifests[svc.Name], manifests[svc.Name].Tag()
 			w.Ref = image.Ref{Repository: repo, Tag: or(s.ImageTag, w.Tag)}
 		}
-		w.Secret, w.NewSecret = r.secretVersion(svc.Name, live)
+		r.secretVersion(w, live, &d.Notes)
 		d.Want[svc.Name] = w
 	}
 	if err := r.frontDoors(ctx, d); err != nil {
@@ -261,16 +266,34 @@ func (w *Want) seal(s Settings, set map[string]any) error {
 	return nil
 }
 
-// secretVersion is the secret version a service mounts: the one its release mounts when no
-// SECRET_* value is given for it, else the version that holds exactly the given values (a new
-// one when none does, named as secrets.Choose names it).
-func (r *Runner) secretVersion(service string, live Live) (name string, create bool) {
-	current := live.runningSecret(service)
-	data, given := r.S.Secrets[service]
-	if !given {
-		return current, false
+// secretVersion decides the secret version a service mounts and what it holds. With no key of
+// the service given or removed, it is the version the release mounts now. Otherwise it is the
+// current version's data with the given keys set and the removed ones dropped (secrets.Merge:
+// keys not named are carried over, never dropped by omission), in the version that holds
+// exactly that: the current one, or a new one named as secrets.Choose names it. With no key
+// left, the service mounts no version.
+func (r *Runner) secretVersion(w *Want, live Live, notes *[]string) {
+	name := w.Service.Name
+	current := live.runningSecret(name)
+	w.Secret = current
+	given, remove := r.S.Secrets[name], r.S.SecretRemove[name]
+	if len(given) == 0 && len(remove) == 0 {
+		return
 	}
-	return secrets.Choose(service, live.Secrets[service], data, current)
+	versions := live.Secrets[name]
+	base, found := secrets.Data(versions, current)
+	if current != "" && !found {
+		*notes = append(*notes, fmt.Sprintf("%s mounts secret version %s, which is gone from %s: no key could be carried over, the next version holds the given keys only", name, current, r.S.Namespace))
+	}
+	w.secretData, w.SecretKeys = secrets.Merge(base, given, remove)
+	if len(w.SecretKeys.Absent) > 0 {
+		*notes = append(*notes, fmt.Sprintf("SECRET_REMOVE: %s's current secret version %s holds no key %s: nothing to remove there", name, or(current, "(none)"), strings.Join(w.SecretKeys.Absent, ", ")))
+	}
+	if len(w.secretData) == 0 {
+		w.Secret, w.NewSecret = "", false
+		return
+	}
+	w.Secret, w.NewSecret = secrets.Choose(name, versions, w.secretData, current)
 }
 
 // resolve looks the images of the named services up in their registries, several at once,

@@ -83,9 +83,12 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			res.Builds = append(res.Builds, name)
 			fmt.Fprintf(r.Out, "  %-10s %s:%s is not in the registry: deploy would build it\n", name, w.Ref.Repository, w.Tag)
 		}
-		if w.NewSecret {
+		switch {
+		case w.NewSecret:
 			res.Secrets[name] = w.Secret
-			fmt.Fprintf(r.Out, "  %-10s its secrets changed: deploy would write version %s\n", name, w.Secret)
+			fmt.Fprintf(r.Out, "  %-10s its secrets changed (keys %s): deploy would write version %s\n", name, w.SecretKeys, w.Secret)
+		case s.secretsTouched(name) && w.Secret == "":
+			fmt.Fprintf(r.Out, "  %-10s its secrets changed (keys %s): no key left, deploy would mount no secret version\n", name, w.SecretKeys)
 		}
 	}
 	if len(res.Changes) == 0 || !st.Exists {
@@ -99,6 +102,10 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			return nil, err
 		}
 	}
+	// Terraform prints the values documents of what changes. No SECRET_* value is in them, and
+	// no value under a key that reads as a credential: Resolve refused such a values file before
+	// this ran (checkPlaintext), unless ALLOW_PLAINTEXT_VALUES named the key. A credential under
+	// an innocent key, or inside a config file's text, is not recognised and would be printed.
 	varsPath, err := r.writeVars("plan", d.TerraformServices(st, res.Changes))
 	if err != nil {
 		return nil, err

@@ -96,6 +96,77 @@ func Choose(service string, versions []corev1.Secret, data map[string][]byte, cu
 	return Name(service, next), true
 }
 
+// Diff is what a new version does to a service's secret keys, by name: values are never in it.
+type Diff struct {
+	Added, Changed, Removed, Kept []string
+	// Absent are keys asked to be removed that the current version does not hold.
+	Absent []string
+}
+
+// String lists the keys by what happens to them, for the deploy's output: "added a; changed
+// b; removed c; kept d, e" (groups with no key left out), or "no keys".
+func (d Diff) String() string {
+	var parts []string
+	for _, g := range []struct {
+		verb string
+		keys []string
+	}{{"added", d.Added}, {"changed", d.Changed}, {"removed", d.Removed}, {"kept", d.Kept}, {"not held, nothing to remove:", d.Absent}} {
+		if len(g.keys) > 0 {
+			parts = append(parts, g.verb+" "+strings.Join(g.keys, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return "no keys"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Merge is the data of a service's next version: the current version's data, with the given
+// keys set and the removed ones dropped. A key that is neither given nor removed is carried
+// over, so a run that rotates one key never drops the others by omission; removing a key is
+// always explicit. current is not changed.
+func Merge(current, given map[string][]byte, remove []string) (map[string][]byte, Diff) {
+	out := maps.Clone(current)
+	if out == nil {
+		out = map[string][]byte{}
+	}
+	var d Diff
+	for _, k := range slices.Sorted(maps.Keys(given)) {
+		old, had := current[k]
+		switch {
+		case !had:
+			d.Added = append(d.Added, k)
+		case !bytes.Equal(old, given[k]):
+			d.Changed = append(d.Changed, k)
+		}
+		out[k] = given[k]
+	}
+	for _, k := range slices.Sorted(slices.Values(remove)) {
+		if _, had := out[k]; !had {
+			d.Absent = append(d.Absent, k)
+			continue
+		}
+		delete(out, k)
+		d.Removed = append(d.Removed, k)
+	}
+	for _, k := range slices.Sorted(maps.Keys(out)) {
+		if !slices.Contains(d.Added, k) && !slices.Contains(d.Changed, k) {
+			d.Kept = append(d.Kept, k)
+		}
+	}
+	return out, d
+}
+
+// Data is the data of the version named name among versions, nil when there is none.
+func Data(versions []corev1.Secret, name string) (map[string][]byte, bool) {
+	for _, v := range versions {
+		if v.Name == name {
+			return v.Data, true
+		}
+	}
+	return nil, false
+}
+
 // Apply makes sure a version holding exactly data exists and returns its name. When the
 // version the release runs now (current) already holds data, that is the answer and nothing is
 // written; otherwise a new generation is created, immutable.
@@ -146,15 +217,18 @@ func equal(a, b map[string][]byte) bool {
 }
 
 // Prune removes the service's versions that no revision in use needs: it keeps inUse (the
-// versions the release's history mounts) and the Keep newest, and returns what it removed.
-func (s Store) Prune(ctx context.Context, service string, inUse []string) ([]string, error) {
+// versions the release's history mounts), the Keep newest, and mounted (the version the pods
+// mount now), and returns what it removed. mounted is kept whatever inUse says: it is the only
+// version sure to hold every key the running release reads (a history read in part, or cut at
+// Helm's max_history, must never cost a key its last copy).
+func (s Store) Prune(ctx context.Context, service string, inUse []string, mounted string) ([]string, error) {
 	versions, err := s.Versions(ctx, service)
 	if err != nil {
 		return nil, err
 	}
 	var removed []string
 	for i, v := range versions {
-		if i >= len(versions)-Keep || slices.Contains(inUse, v.Name) {
+		if i >= len(versions)-Keep || v.Name == mounted || slices.Contains(inUse, v.Name) {
 			continue
 		}
 		if err := s.Clients.CoreV1().Secrets(s.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {

@@ -2,7 +2,10 @@ package secrets
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -173,7 +176,7 @@ func TestPruneKeepsTheVersionsInUseAndTheNewest(t *testing.T) {
 	if _, _, err := store.Apply(t.Context(), "web", map[string][]byte{"n": {1}}, ""); err != nil {
 		t.Fatal(err)
 	}
-	removed, err := store.Prune(t.Context(), "api", []string{"api-secrets-2", "api-secrets-6"})
+	removed, err := store.Prune(t.Context(), "api", []string{"api-secrets-2", "api-secrets-6"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +195,7 @@ func TestPruneKeepsTheVersionsInUseAndTheNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if removed, err := store2.Prune(t.Context(), "api", nil); err != nil || len(removed) != 0 {
+	if removed, err := store2.Prune(t.Context(), "api", nil, ""); err != nil || len(removed) != 0 {
 		t.Errorf("Prune of %d versions = %v, %v; want nothing removed", Keep, removed, err)
 	}
 }
@@ -243,6 +246,154 @@ func TestChooseNamesTheVersionApplyWrites(t *testing.T) {
 			name, create := Choose("api", []corev1.Secret{v1, v3}, tt.data, tt.current)
 			if name != tt.want || create != tt.create {
 				t.Errorf("Choose = %s, %v; want %s, %v", name, create, tt.want, tt.create)
+			}
+		})
+	}
+}
+
+// Attacks on the merge: what a user gives, what the next version holds, and that nothing else
+// (the current version's data, the values of keys not named) changed.
+func TestMergeNeverDropsAKeyByOmission(t *testing.T) {
+	current := map[string][]byte{"db-password": []byte("db-S3cr3t"), "api-token": []byte("tok-1")}
+	tests := []struct {
+		name   string
+		given  map[string][]byte
+		remove []string
+		want   map[string][]byte
+		diff   string
+	}{
+		{"rotating one key keeps the other", map[string][]byte{"api-token": []byte("tok-2")}, nil,
+			map[string][]byte{"db-password": []byte("db-S3cr3t"), "api-token": []byte("tok-2")}, "changed api-token; kept db-password"},
+		{"the same value again changes nothing", map[string][]byte{"api-token": []byte("tok-1")}, nil,
+			current, "kept api-token, db-password"},
+		{"a new key is added beside the others", map[string][]byte{"extra": []byte("x")}, nil,
+			map[string][]byte{"db-password": []byte("db-S3cr3t"), "api-token": []byte("tok-1"), "extra": []byte("x")}, "added extra; kept api-token, db-password"},
+		{"an empty value is a value, not a removal", map[string][]byte{"db-password": {}}, nil,
+			map[string][]byte{"db-password": {}, "api-token": []byte("tok-1")}, "changed db-password; kept api-token"},
+		{"an explicit removal drops that key only", nil, []string{"db-password"},
+			map[string][]byte{"api-token": []byte("tok-1")}, "removed db-password; kept api-token"},
+		{"a removal and a rotation at once", map[string][]byte{"api-token": []byte("tok-2")}, []string{"db-password"},
+			map[string][]byte{"api-token": []byte("tok-2")}, "changed api-token; removed db-password"},
+		{"removing a key the version does not hold removes nothing", nil, []string{"db-pasword"},
+			current, "kept api-token, db-password; not held, nothing to remove: db-pasword"},
+		{"removing every key leaves none", nil, []string{"api-token", "db-password"},
+			map[string][]byte{}, "removed api-token, db-password"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := maps.Clone(current)
+			got, diff := Merge(current, tt.given, tt.remove)
+			if !equal(got, tt.want) {
+				t.Errorf("Merge = %v, want %v", keysOf(got), keysOf(tt.want))
+			}
+			if diff.String() != tt.diff {
+				t.Errorf("diff = %q, want %q", diff, tt.diff)
+			}
+			if !equal(current, before) {
+				t.Error("Merge changed the current version's data")
+			}
+			for _, v := range current {
+				if strings.Contains(diff.String(), string(v)) {
+					t.Errorf("the diff %q holds a value", diff)
+				}
+			}
+		})
+	}
+
+	t.Run("a first version holds what is given", func(t *testing.T) {
+		got, diff := Merge(nil, map[string][]byte{"api-token": []byte("t")}, nil)
+		if len(got) != 1 || diff.String() != "added api-token" {
+			t.Errorf("Merge(nil) = %v, %q", keysOf(got), diff)
+		}
+	})
+}
+
+func keysOf(m map[string][]byte) []string { return slices.Sorted(maps.Keys(m)) }
+
+// The attack of issue 22: a deploy that gives only a rotated token, ten times over, while
+// Helm keeps ten revisions. Every version holds db-password with its value, and pruning never
+// takes the version the pods mount.
+func TestRotationsAndPruningNeverLoseAKey(t *testing.T) {
+	store, cs := newStore(t)
+	dbPassword := []byte("db-S3cr3t")
+	mounted, _, err := store.Apply(t.Context(), "api", map[string][]byte{"db-password": dbPassword, "api-token": []byte("tok-0")}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := []string{mounted}
+	for i := 1; i <= 11; i++ {
+		versions, err := store.Versions(t.Context(), "api")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := Data(versions, mounted)
+		data, diff := Merge(cur, map[string][]byte{"api-token": []byte(fmt.Sprintf("tok-%d", i))}, nil)
+		if diff.String() != "changed api-token; kept db-password" {
+			t.Fatalf("rotation %d: diff %q", i, diff)
+		}
+		name, create := Choose("api", versions, data, mounted)
+		if !create {
+			t.Fatalf("rotation %d wrote no version", i)
+		}
+		if err := store.Create(t.Context(), "api", name, data); err != nil {
+			t.Fatal(err)
+		}
+		mounted = name
+		history = append(history, name)
+		if len(history) > 10 { // Helm's max_history
+			history = history[1:]
+		}
+		if _, err := store.Prune(t.Context(), "api", history, mounted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sec, err := cs.CoreV1().Secrets(ns).Get(t.Context(), mounted, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the mounted version %s is gone: %v", mounted, err)
+	}
+	if !bytes.Equal(sec.Data["db-password"], dbPassword) || string(sec.Data["api-token"]) != "tok-11" {
+		t.Errorf("the mounted version %s holds keys %v, want db-password unchanged and the last token", mounted, keysOf(sec.Data))
+	}
+}
+
+func TestPruneNeverRemovesTheMountedVersion(t *testing.T) {
+	tests := []struct {
+		name    string
+		inUse   []string
+		mounted string
+		removed []string
+	}{
+		{"the history could not name it (cut, or read in part)", nil, "api-secrets-2",
+			[]string{"api-secrets-1", "api-secrets-3", "api-secrets-4"}},
+		{"a rollback mounts an old version the history still names", []string{"api-secrets-1"}, "api-secrets-1",
+			[]string{"api-secrets-2", "api-secrets-3", "api-secrets-4"}},
+		{"no version mounted: inUse and the newest decide", []string{"api-secrets-3"}, "",
+			[]string{"api-secrets-1", "api-secrets-2", "api-secrets-4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, cs := newStore(t)
+			for i := range 7 {
+				if _, _, err := store.Apply(t.Context(), "api", map[string][]byte{"k": {byte(i)}}, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := store.Apply(t.Context(), "web", map[string][]byte{"k": {1}}, ""); err != nil {
+				t.Fatal(err)
+			}
+			removed, err := store.Prune(t.Context(), "api", tt.inUse, tt.mounted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(removed, tt.removed) {
+				t.Errorf("Prune removed %v, want %v", removed, tt.removed)
+			}
+			left := secretNames(t, cs)
+			if tt.mounted != "" && !slices.Contains(left, tt.mounted) {
+				t.Errorf("the mounted version %s was removed", tt.mounted)
+			}
+			if !slices.Contains(left, "web-secrets-1") || len(left) != 8-len(tt.removed) {
+				t.Errorf("left %v: another service's version, or more than the pruned ones, went", left)
 			}
 		})
 	}
