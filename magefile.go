@@ -323,7 +323,7 @@ func Destroy(ctx context.Context, env *string) error {
 		return fmt.Errorf("`destroy %s`: mage would run the bare destroy and then the unknown target %q; nothing was done. did you mean: go run mage.go destroy -env=%s", stray, stray, stray)
 	}
 	if env != nil && *env != "" {
-		return destroyEnv(ctx, *env, os.Getenv, nil)
+		return destroyEnv(ctx, *env, os.Getenv)
 	}
 	envs, err := environments.List(environments.ChartDir)
 	if err != nil {
@@ -342,7 +342,12 @@ func Destroy(ctx context.Context, env *string) error {
 		names = append(names, fmt.Sprintf("%s (namespace %s on %s)", d.Env, d.Namespace, d.Target))
 	}
 	fmt.Printf("destroying the environments this checkout deployed: %s\n", strings.Join(names, ", "))
-	var errs []error
+	// Every environment is validated before any is touched: a refusal of the last one (prod
+	// without CONFIRM_PROD, say) must not come after the others are gone.
+	var (
+		settings []deploy.Settings
+		errs     []error
+	)
 	for _, d := range here {
 		getenv := func(k string) string {
 			switch {
@@ -355,25 +360,39 @@ func Destroy(ctx context.Context, env *string) error {
 			}
 			return os.Getenv(k)
 		}
-		if err := destroyEnv(ctx, d.Env, getenv, &d); err != nil {
+		s, err := deploy.Resolve(ctx, ".", d.Env, deploy.ForDestroy, getenv, os.Environ())
+		if err == nil {
+			err = d.Matches(s)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.Env, err))
+		}
+		settings = append(settings, s)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("nothing was destroyed:\n%w", errors.Join(errs...))
+	}
+	for _, s := range settings {
+		if err := destroySettings(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// destroyEnv destroys one environment; a bare destroy passes what this checkout recorded of
-// it, and the run must target that same place.
-func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv, recorded *deploy.Deployed) error {
+// destroyEnv destroys one environment named by the user.
+func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
 	s, err := deploy.Resolve(ctx, ".", env, deploy.ForDestroy, getenv, os.Environ())
 	if err != nil {
 		return err
 	}
-	if recorded != nil {
-		if err := recorded.Matches(s); err != nil {
-			return err
-		}
-	}
+	return destroySettings(ctx, s)
+}
+
+// destroySettings destroys the environment s resolved; deploy.Destroy checks, before any change,
+// that the cluster is the one this checkout recorded deploying it to.
+func destroySettings(ctx context.Context, s deploy.Settings) error {
+	env := s.Env
 	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
 	defer stop()
 	r := deploy.NewRunner(s, os.Stdout, "destroy -env="+env)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	helmrelease "helm.sh/helm/v3/pkg/release"
+
 	"sigs.k8s.io/yaml"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
@@ -21,6 +22,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
 	"github.com/dtap-platform/monorepo/internal/lock"
+	"github.com/dtap-platform/monorepo/internal/release"
 	"github.com/dtap-platform/monorepo/internal/services"
 )
 
@@ -209,17 +211,34 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Only what this environment's state says it deployed, where it deployed it: a rollback
+	// in another namespace would act on another environment's releases and write that
+	// namespace into this environment's state.
+	if !st.Exists || len(st.Managed) == 0 {
+		return nil, fmt.Errorf("%s has no release in its Terraform state: nothing of it to roll back (deploy it first: go run mage.go deploy %s)", s.Env, s.Env)
+	}
+	if st.Namespace != "" && st.Namespace != s.Namespace {
+		return nil, fmt.Errorf("refusing to roll back %s in namespace %s: its state says it runs in %s; nothing was changed. Unset NAMESPACE, or set NAMESPACE=%s", s.Env, s.Namespace, st.Namespace, st.Namespace)
+	}
+	lasts := map[string]*helmrelease.Release{}
+	for _, svc := range s.Run {
+		last, err := r.helm.Last(svc.Name)
+		if err != nil {
+			return nil, err
+		}
+		if last == nil {
+			return nil, fmt.Errorf("service %s has no release in %s", svc.Name, s.Env)
+		}
+		if err := release.Owned(last, svc.Name, s.Env); err != nil {
+			return nil, fmt.Errorf("refusing to roll back %s: %w; nothing was changed", svc.Name, err)
+		}
+		lasts[svc.Name] = last
+	}
 	changed := map[string]string{}
 	to := map[string]int{}
 	err = r.step("roll back "+strings.Join(services.Names(s.Run), ", "), func() error {
 		for _, svc := range s.Run {
-			last, err := r.helm.Last(svc.Name)
-			if err != nil {
-				return err
-			}
-			if last == nil {
-				return fmt.Errorf("service %s has no release in %s", svc.Name, s.Env)
-			}
+			last := lasts[svc.Name]
 			if revision == 0 && last.Version == 1 {
 				fmt.Fprintf(r.Out, "  %-10s revision 1 is its first: nothing to roll back to, left as it runs\n", svc.Name)
 				continue
@@ -314,6 +333,9 @@ func History(ctx context.Context, r *Runner) ([]HistoryRow, error) {
 	}
 	if r.clients == nil {
 		return nil, nil
+	}
+	if _, err := r.CheckNamespace(ctx, "read the history of"); err != nil {
+		return nil, err
 	}
 	var rows []HistoryRow
 	for _, svc := range r.S.Run {

@@ -151,6 +151,11 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err := r.step("namespace "+s.Namespace, func() error { return r.ensureNamespace(ctx, existing) }); err != nil {
 		return nil, err
 	}
+	// Recorded before anything is written into the namespace: a deploy that fails from here on
+	// still leaves a record, so that a bare `mage destroy` sees and removes what it left.
+	if err := r.remember(); err != nil {
+		fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
+	}
 	if err := r.writeSecrets(ctx, d, changes); err != nil {
 		return nil, err
 	}
@@ -240,7 +245,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		}
 	}
 	slices.SortFunc(res.Rows, func(a, b Row) int { return strings.Compare(a.Service, b.Service) })
-	r.pruneSecrets(ctx, applied)
+	r.pruneSecrets(ctx, applied, live)
 	if err := r.remember(); err != nil {
 		fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 	}
@@ -513,12 +518,15 @@ func (r *Runner) addPipelineTag(ctx context.Context, d *Desired, names []string)
 }
 
 // writeSecrets writes the new secret versions that the desired state of the changed services
-// names (the versions plan named too); nothing is written for the others.
+// names (the versions plan named too), holding the data the desired state merged: the keys
+// given, and the others carried over from the current version unless removed. Nothing is
+// written for the other services. It prints each service's keys by what happens to them,
+// never a value.
 func (r *Runner) writeSecrets(ctx context.Context, d *Desired, changes map[string]string) error {
 	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
 	var names []string
 	for _, name := range d.Names() {
-		if _, given := r.S.Secrets[name]; given && changes[name] != "" {
+		if r.S.secretsTouched(name) && changes[name] != "" {
 			names = append(names, name)
 		}
 	}
@@ -528,15 +536,18 @@ func (r *Runner) writeSecrets(ctx context.Context, d *Desired, changes map[strin
 	return r.step("secrets of "+list(names), func() error {
 		for _, name := range names {
 			w := d.Want[name]
-			verb := "unchanged, keeps"
-			if w.NewSecret {
-				if err := store.Create(ctx, name, w.Secret, r.S.Secrets[name]); err != nil {
+			verb := "unchanged, keeps " + w.Secret
+			switch {
+			case w.NewSecret:
+				if err := store.Create(ctx, name, w.Secret, w.secretData); err != nil {
 					return err
 				}
 				r.wrote[name] = w.Secret
-				verb = "new version"
+				verb = "new version " + w.Secret
+			case w.Secret == "":
+				verb = "no key left: mounts no secret version"
 			}
-			fmt.Fprintf(r.Out, "  %-10s keys %s: %s %s\n", name, strings.Join(r.S.SecretKeys(name), ", "), verb, w.Secret)
+			fmt.Fprintf(r.Out, "  %-10s secret keys %s: %s\n", name, w.SecretKeys, verb)
 		}
 		return nil
 	})
@@ -807,11 +818,12 @@ func (r *Runner) publicURL(w *Want) string {
 	return fmt.Sprintf("none: kubectl -n %s port-forward svc/%s 8080:%d", r.S.Namespace, name, port(merged))
 }
 
-// pruneSecrets removes secret versions no revision of the applied releases still mounts.
-func (r *Runner) pruneSecrets(ctx context.Context, applied map[string]string) {
+// pruneSecrets removes secret versions no revision of the applied releases still mounts; the
+// version the pods mount now (live, read after the rollouts) is always kept.
+func (r *Runner) pruneSecrets(ctx context.Context, applied map[string]string, live Live) {
 	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
 	for _, name := range changed(applied) {
-		if _, given := r.S.Secrets[name]; !given {
+		if !r.S.secretsTouched(name) {
 			continue
 		}
 		hist, err := r.helm.History(name)
@@ -824,7 +836,7 @@ func (r *Runner) pruneSecrets(ctx context.Context, applied map[string]string) {
 				inUse = append(inUse, n)
 			}
 		}
-		if removed, err := store.Prune(ctx, name, inUse); err == nil && len(removed) > 0 {
+		if removed, err := store.Prune(ctx, name, inUse, live.runningSecret(name)); err == nil && len(removed) > 0 {
 			fmt.Fprintf(r.Out, "  removed old secret versions of %s: %s\n", name, strings.Join(removed, ", "))
 		}
 	}

@@ -15,6 +15,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
 
 	"github.com/dtap-platform/monorepo/internal/lineprefix"
 	"github.com/dtap-platform/monorepo/internal/lock"
@@ -34,6 +37,13 @@ func Destroy(ctx context.Context, r *Runner) error {
 	if r.clients == nil {
 		fmt.Fprintf(r.Out, "nothing is deployed in %s: the local cluster %q does not exist\n", s.Env, s.Cluster.Name)
 		return r.forget()
+	}
+	if rec, err := r.recorded(); err != nil {
+		return err
+	} else if rec != nil {
+		if err := rec.SameCluster(r.server, r.clusterUID); err != nil {
+			return err
+		}
 	}
 	ns, err := r.CheckNamespace(ctx, "destroy")
 	if err != nil {
@@ -119,11 +129,26 @@ func (r *Runner) sweep(ctx context.Context) error {
 	return nil
 }
 
-// removeNamespace deletes the namespace when deploy created it, and waits until it is gone.
+// removeNamespace deletes the namespace when deploy created it and nothing else lives there
+// (deleting a namespace deletes everything in it: a teammate's ConfigMap or volume claim too),
+// and waits until it is gone. A namespace that is kept no longer binds the environment's state.
 func (r *Runner) removeNamespace(ctx context.Context, ours bool) error {
 	if !ours {
 		fmt.Fprintf(r.Out, "  namespace %s was not created by deploy for %s of project %s: kept\n", r.S.Namespace, r.S.Env, r.S.Project)
-		return nil
+		return r.unbindNamespace(ctx)
+	}
+	others, err := r.othersIn(ctx)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		shown := others
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(others)-10))
+		}
+		fmt.Fprintf(r.Out, "  namespace %s kept: deploy did not make what else lives there, and deleting the namespace would delete it: %s\n", r.S.Namespace, strings.Join(shown, ", "))
+		fmt.Fprintf(r.Out, "  (everything deploy made in it is gone; once those are moved or no longer needed: kubectl delete namespace %s)\n", r.S.Namespace)
+		return r.unbindNamespace(ctx)
 	}
 	if err := r.clients.CoreV1().Namespaces().Delete(ctx, r.S.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return err
@@ -178,8 +203,47 @@ type Deployed struct {
 	Kubeconfig string    `json:"kubeconfig"`
 	Context    string    `json:"context"`
 	Target     string    `json:"target"`
-	Local      bool      `json:"local"` // the embedded kind cluster`
+	Local      bool      `json:"local"` // the embedded kind cluster
+	Server     string    `json:"server,omitempty"`
+	ClusterUID string    `json:"clusterUID,omitempty"` // kube-system's UID
 	At         time.Time `json:"at"`
+}
+
+// SameCluster refuses a cluster other than the recorded one: the kubeconfig and context names
+// may be the same while they point elsewhere (a switched or repointed context).
+func (d Deployed) SameCluster(server, uid string) error {
+	same := d.Server == "" || d.Server == server // a record older than the identity has none
+	if d.ClusterUID != "" && uid != "" {
+		same = d.ClusterUID == uid // the cluster's own UID decides: its address may change
+	}
+	if same {
+		return nil
+	}
+	return fmt.Errorf("refusing to destroy %s: this checkout deployed it to the cluster at %s (kube-system %s), but this run reaches the cluster at %s (kube-system %s); nothing was changed. Point KUBECONFIG and KUBE_CONTEXT at the recorded cluster, or, if that cluster is gone, remove %s",
+		d.Env, d.Server, orNone(d.ClusterUID), server, orNone(uid), markerPath(".", d.Env))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// recorded is what this checkout recorded of deploying the environment, if anything.
+func (r *Runner) recorded() (*Deployed, error) {
+	b, err := os.ReadFile(markerPath(r.S.RepoRoot, r.S.Env))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d Deployed
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", markerPath(r.S.RepoRoot, r.S.Env), err)
+	}
+	return &d, nil
 }
 
 // Matches refuses settings that target another place than the one recorded: a bare destroy
@@ -221,7 +285,8 @@ func markerPath(repoRoot, env string) string {
 // remember records that this checkout deployed the environment.
 func (r *Runner) remember() error {
 	b, err := json.MarshalIndent(Deployed{Env: r.S.Env, Namespace: r.S.Namespace, Kubeconfig: r.S.Kubeconfig,
-		Context: r.S.KubeContext, Target: r.target, Local: r.S.Local, At: time.Now().UTC()}, "", "  ")
+		Context: r.S.KubeContext, Target: r.target, Local: r.S.Local, Server: r.server, ClusterUID: r.clusterUID,
+		At: time.Now().UTC()}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -263,4 +328,63 @@ func DeployedHere(repoRoot string, order []string) ([]Deployed, error) {
 // prefixed writes each line of one service's progress under its name.
 func prefixed(out io.Writer, service string) io.Writer {
 	return lineprefix.New(out, "  ["+service+"]")
+}
+
+// othersIn lists the objects in the environment's namespace that deploy did not make, as
+// kind/name, once its releases and secrets are gone. Objects with an owner go with their owner,
+// and Kubernetes' own (events, kube-root-ca.crt, the default service account) are not counted.
+func (r *Runner) othersIn(ctx context.Context) ([]string, error) {
+	lists, err := r.clients.Discovery().ServerPreferredNamespacedResources()
+	if err != nil && !discovery.IsGroupDiscoveryFailedError(err) {
+		return nil, fmt.Errorf("list the kinds of objects a namespace can hold: %w", err)
+	}
+	meta, err := metadata.NewForConfig(r.kube)
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for _, list := range lists {
+		gv, err := schema.ParseGroupVersion(list.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, res := range list.APIResources {
+			if !slices.Contains(res.Verbs, "list") || generated[res.Name] {
+				continue
+			}
+			objs, err := meta.Resource(gv.WithResource(res.Name)).Namespace(r.S.Namespace).List(ctx, metav1.ListOptions{})
+			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("list %s in %s: %w", res.Name, r.S.Namespace, err)
+			}
+			for _, o := range objs.Items {
+				if len(o.OwnerReferences) > 0 || o.DeletionTimestamp != nil || kubernetesOwn(res.Kind, o.Name) {
+					continue
+				}
+				others = append(others, strings.ToLower(res.Kind)+"/"+o.Name)
+			}
+		}
+	}
+	slices.Sort(others)
+	return others, nil
+}
+
+// generated are the resources Kubernetes makes and removes on its own.
+var generated = map[string]bool{"events": true, "endpoints": true, "endpointslices": true}
+
+// kubernetesOwn are the objects Kubernetes puts into every namespace.
+func kubernetesOwn(kind, name string) bool {
+	return (kind == "ConfigMap" && name == "kube-root-ca.crt") || (kind == "ServiceAccount" && name == "default")
+}
+
+// unbindNamespace removes the environment's claim on a namespace that destroy keeps.
+func (r *Runner) unbindNamespace(ctx context.Context) error {
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, StateAnnotation)
+	_, err := r.clients.CoreV1().Namespaces().Patch(ctx, r.S.Namespace, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

@@ -38,3 +38,30 @@ func TestDeployedMatchesRefusesAnotherPlace(t *testing.T) {
 		t.Errorf("the local cluster's kubeconfig is written per run, so its path must not matter: %v", err)
 	}
 }
+
+func TestDestroyRefusesAnotherClusterBehindTheSameNames(t *testing.T) {
+	rec := Deployed{Env: "dev", Server: "https://127.0.0.1:40001", ClusterUID: "uid-a"}
+	for _, tc := range []struct {
+		name, server, uid string
+		ok                bool
+	}{
+		{"the recorded cluster", "https://127.0.0.1:40001", "uid-a", true},
+		{"the recorded cluster at a new address", "https://127.0.0.1:40999", "uid-a", true},
+		{"a switched context: another cluster", "https://team.example:6443", "uid-b", false},
+		{"the same address, another cluster (recreated)", "https://127.0.0.1:40001", "uid-b", false},
+		{"no right to read kube-system: the server decides", "https://127.0.0.1:40001", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := rec.SameCluster(tc.server, tc.uid)
+			if (err == nil) != tc.ok {
+				t.Fatalf("SameCluster(%s, %s) = %v, want ok %v", tc.server, tc.uid, err, tc.ok)
+			}
+			if err != nil && (!strings.Contains(err.Error(), "uid-a") || !strings.Contains(err.Error(), tc.server)) {
+				t.Errorf("the refusal does not name both clusters: %v", err)
+			}
+		})
+	}
+	if err := (Deployed{Env: "dev"}).SameCluster("https://x", "u"); err != nil {
+		t.Errorf("a record without an identity (older) is refused: %v", err)
+	}
+}

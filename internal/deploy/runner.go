@@ -33,6 +33,9 @@ const (
 	EnvironmentLabel = "dtap.dev/environment"
 	ProjectLabel     = "dtap.dev/project"
 	RoleLabel        = "dtap.dev/role" // "state" on the namespace of the state and the locks
+	// StateAnnotation on an environment's namespace names the namespace of its state and lock:
+	// a run with another STATE_NAMESPACE would take another lock and keep another state.
+	StateAnnotation = "dtap.dev/state-namespace"
 )
 
 // Step is one timed step of a run.
@@ -56,6 +59,8 @@ type Runner struct {
 	tfr         *tf.Runner
 	lock        *lock.Lock
 	target      string // "context X, server Y", for messages
+	server      string // the API server's URL
+	clusterUID  string // the UID of kube-system: which cluster this is, whatever its address
 	kubeContext string // the context the clients use, given to Terraform by name
 	cacheDir    string
 	built       []string          // the services whose image this run built
@@ -94,6 +99,9 @@ func (r *Runner) Preflight(ctx context.Context, needDocker bool) error {
 	r.tfPath = path
 	if src, ok := tf.ProviderSource(); ok {
 		fmt.Fprintf(r.Out, "  terraform %s, provider hashicorp/helm from %s\n", path, src)
+	}
+	if r.S.Local && r.S.IgnoredContext != "" {
+		fmt.Fprintf(r.Out, "  the current context of ~/.kube/config (%q) is not used: the embedded cluster is the default; set KUBE_CONTEXT=%s to target it\n", r.S.IgnoredContext, r.S.IgnoredContext)
 	}
 	// The kubeconfig this checkout holds for the embedded cluster is checked first, without
 	// Docker; kind is asked only when it is missing or stale (the cluster is new, or was made anew).
@@ -144,6 +152,13 @@ func (r *Runner) connect(ctx context.Context) error {
 	if _, err := cs.Discovery().ServerVersion(); err != nil {
 		return fmt.Errorf("the cluster at %s is unreachable: %w; check KUBECONFIG and KUBE_CONTEXT, or unset both to use the local kind cluster", cfg.Host, err)
 	}
+	// kube-system's UID names the cluster: a context can be renamed or repointed, a server
+	// address reused, but that UID is the cluster's own. Without the right to read it the
+	// identity is the server alone.
+	if ks, err := cs.CoreV1().Namespaces().Get(ctx, "kube-system", metav1.GetOptions{}); err == nil {
+		r.clusterUID = string(ks.UID)
+	}
+	r.server = cfg.Host
 	cfg.Timeout = 0
 	if cs, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
@@ -197,6 +212,9 @@ func (r *Runner) CheckNamespace(ctx context.Context, action string) (*corev1.Nam
 		errs = append(errs, fmt.Errorf("refusing to %s %s in namespace %s: it belongs to environment %s (label %s=%s); use that environment's namespace, or name this one with NAMESPACE",
 			action, r.S.Env, r.S.Namespace, owner, EnvironmentLabel, owner))
 	}
+	if held := ns.Annotations[StateAnnotation]; held != "" && held != r.S.StateNamespace {
+		errs = append(errs, errStateElsewhere(action, r.S.Env, r.S.Namespace, held, r.S.StateNamespace))
+	}
 	if owner == environments.Production && !r.S.Confirmed && r.S.purpose != ForRead {
 		errs = append(errs, fmt.Errorf("namespace %s is labelled %s=%s: changing it needs CONFIRM_PROD=yes, whatever environment is named", r.S.Namespace, EnvironmentLabel, owner))
 	}
@@ -207,26 +225,37 @@ func (r *Runner) CheckNamespace(ctx context.Context, action string) (*corev1.Nam
 // environment's, with Pod Security "restricted" enforced; a namespace that exists without an
 // environment label (made by someone else) is labelled with the environment, and kept theirs.
 func (r *Runner) ensureNamespace(ctx context.Context, existing *corev1.Namespace) error {
-	if existing != nil {
-		if existing.Labels[EnvironmentLabel] == r.S.Env {
-			return nil
+	if existing == nil {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.S.Namespace, Labels: map[string]string{
+			ManagedByLabel:                       "deploy",
+			EnvironmentLabel:                     r.S.Env,
+			ProjectLabel:                         r.S.Project,
+			"pod-security.kubernetes.io/enforce": "restricted",
+			"pod-security.kubernetes.io/warn":    "restricted",
+		}, Annotations: map[string]string{StateAnnotation: r.S.StateNamespace}}}
+		_, err := r.clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err
 		}
-		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, EnvironmentLabel, r.S.Env)
-		_, err := r.clients.CoreV1().Namespaces().Patch(ctx, r.S.Namespace, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
-		return err
+		// Another run created it meanwhile (one holding another lock, if its STATE_NAMESPACE
+		// differs): judge it as if it had been there.
+		if existing, err = r.CheckNamespace(ctx, "deploy"); err != nil || existing == nil {
+			return err
+		}
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: r.S.Namespace, Labels: map[string]string{
-		ManagedByLabel:                       "deploy",
-		EnvironmentLabel:                     r.S.Env,
-		ProjectLabel:                         r.S.Project,
-		"pod-security.kubernetes.io/enforce": "restricted",
-		"pod-security.kubernetes.io/warn":    "restricted",
-	}}}
-	_, err := r.clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
+	if held := existing.Annotations[StateAnnotation]; held != "" && held != r.S.StateNamespace {
+		return errStateElsewhere("deploy", r.S.Env, r.S.Namespace, held, r.S.StateNamespace)
+	}
+	if existing.Labels[EnvironmentLabel] == r.S.Env && existing.Annotations[StateAnnotation] == r.S.StateNamespace {
 		return nil
 	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q},"annotations":{%q:%q}}}`, EnvironmentLabel, r.S.Env, StateAnnotation, r.S.StateNamespace)
+	_, err := r.clients.CoreV1().Namespaces().Patch(ctx, r.S.Namespace, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{})
 	return err
+}
+
+func errStateElsewhere(action, env, ns, held, asked string) error {
+	return fmt.Errorf("refusing to %s %s: namespace %s keeps its state and lock in namespace %s, but this run's STATE_NAMESPACE is %s (a second state and a second lock); nothing was changed. Unset STATE_NAMESPACE, or set STATE_NAMESPACE=%s", action, env, ns, held, asked, held)
 }
 
 // ensureStateNamespace creates the namespace of Terraform's state, the locks and the front

@@ -75,11 +75,21 @@ type Settings struct {
 	// deploy's own: read once, by Resolve.
 	Merged map[string]map[string]any
 
+	// SecretRemove are the secret keys the run removes, by service (SECRET_REMOVE): the keys of a
+	// service that are neither given nor removed are carried over from the version it mounts.
+	SecretRemove map[string][]string
+	// AllowPlaintext are the key paths of values files let through the credential check
+	// (ALLOW_PLAINTEXT_VALUES).
+	AllowPlaintext []string
+
 	Kubeconfig  string // KUBECONFIG (first file) or the local cluster's
 	KubeContext string // KUBE_CONTEXT
 	Local       bool   // the embedded local kind cluster is the target
-	Cluster     cluster.Options
-	Backend     string // TF_BACKEND_CONFIG: a -backend-config file for another backend
+	// IgnoredContext is the current context of ~/.kube/config when the embedded cluster was
+	// chosen over it, so that the run can say so.
+	IgnoredContext string
+	Cluster        cluster.Options
+	Backend        string // TF_BACKEND_CONFIG: a -backend-config file for another backend
 
 	Confirmed     bool     // CONFIRM_PROD=yes
 	ConfirmRemove []string // CONFIRM_REMOVE: services whose folder is gone and may be removed
@@ -250,6 +260,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if s.SecretRemove, err = readSecretRemovals(s.All, s.Run, s.Secrets, getenv(SecretRemoveVar)); err != nil {
+		errs = append(errs, err)
+	}
 	s.Rules, err = rules(getenv)
 	if err != nil {
 		errs = append(errs, err)
@@ -272,6 +285,10 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		}
 		s.ValuesFiles = append(s.ValuesFiles, abs)
 	}
+	s.AllowPlaintext = splitList(getenv(AllowPlaintextVar))
+	if err := s.checkPlaintext(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) == 0 {
 		// The merged values of every service of the run must match the chart's schema.
 		s.Merged = map[string]map[string]any{}
@@ -287,12 +304,12 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 				continue
 			}
 			s.Merged[svc.Name] = merged
-			if _, given := s.Secrets[svc.Name]; given {
+			if s.secretsTouched(svc.Name) {
 				if on, _ := dig(merged, "externalSecret", "enabled").(bool); on {
-					fail("SECRET_%s_* are set, but %s's values in %s turn externalSecret on: its secrets come from the secret store; unset the SECRET_%s_* variables", services.EnvToken(svc.Name), svc.Name, env, services.EnvToken(svc.Name))
+					fail("SECRET_%s_* (or SECRET_REMOVE) are set, but %s's values in %s turn externalSecret on: its secrets come from the secret store; unset the SECRET_%s_* variables", services.EnvToken(svc.Name), svc.Name, env, services.EnvToken(svc.Name))
 				}
 				if name, _ := dig(merged, "secret", "existingSecret").(string); name != "" {
-					fail("SECRET_%s_* are set, but %s's values in %s mount the Secret %q of their own (secret.existingSecret): choose one", services.EnvToken(svc.Name), svc.Name, env, name)
+					fail("SECRET_%s_* (or SECRET_REMOVE) are set, but %s's values in %s mount the Secret %q of their own (secret.existingSecret): choose one", services.EnvToken(svc.Name), svc.Name, env, name)
 				}
 			}
 		}
@@ -300,8 +317,10 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	return s, errors.Join(errs...)
 }
 
-// resolveCluster finds the target: explicit (KUBECONFIG, KUBE_CONTEXT, or a current context in
-// the default kubeconfig), else the embedded local kind cluster.
+// resolveCluster finds the target: the cluster the user named for this run (KUBECONFIG,
+// KUBE_CONTEXT, or the environment's section of environments.yaml, which sets them), else the
+// embedded local kind cluster. A current context in ~/.kube/config is never taken on its own:
+// it is whatever was used last, often a work cluster, not a choice made for this run.
 func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 	s.KubeContext = getenv("KUBE_CONTEXT")
 	s.Registry = getenv("REGISTRY")
@@ -314,8 +333,12 @@ func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 		}
 	} else if home, err := os.UserHomeDir(); err == nil {
 		def := filepath.Join(home, ".kube", "config")
-		if cfg, err := clientcmd.LoadFromFile(def); err == nil && (cfg.CurrentContext != "" || s.KubeContext != "") {
+		cfg, err := clientcmd.LoadFromFile(def)
+		switch {
+		case err == nil && s.KubeContext != "":
 			s.Kubeconfig = def
+		case err == nil && cfg.CurrentContext != "":
+			s.IgnoredContext = cfg.CurrentContext
 		}
 	}
 	if s.Kubeconfig != "" {
@@ -500,7 +523,7 @@ func readSecrets(all []services.Service, environ []string) (map[string]map[strin
 	for _, kv := range environ {
 		k, v, _ := strings.Cut(kv, "=")
 		suffix, ok := strings.CutPrefix(k, "SECRET_")
-		if !ok {
+		if !ok || k == SecretRemoveVar {
 			continue
 		}
 		svc, rest := serviceOf(all, suffix)

@@ -330,16 +330,25 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 		t.Errorf("settings = local %v, kubeconfig %s, context %s, repository %s", s.Local, s.Kubeconfig, s.KubeContext, s.ImageRepository("api-gw"))
 	}
 
-	// A current context in ~/.kube/config is a configured cluster too: it needs a registry.
+	// A current context in ~/.kube/config is not a choice made for this run: the embedded
+	// cluster stays the target, and the ignored context is named.
 	testfiles.Write(t, filepath.Join(os.Getenv("HOME"), ".kube"), map[string]string{"config": twoContexts})
-	_, err = resolve(t, root, "staging", ForDeploy, nil)
+	s, err = resolve(t, root, "staging", ForDeploy, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Local || s.IgnoredContext == "" || s.Kubeconfig == filepath.Join(os.Getenv("HOME"), ".kube", "config") {
+		t.Errorf("with a current context in ~/.kube/config: local %v, ignored %q, kubeconfig %s", s.Local, s.IgnoredContext, s.Kubeconfig)
+	}
+	// KUBE_CONTEXT alone names a context of ~/.kube/config: that is a choice.
+	_, err = resolve(t, root, "staging", ForDeploy, map[string]string{"KUBE_CONTEXT": "prod-eu"})
 	wantError(t, err, []string{"REGISTRY is not set"})
-	s, err = resolve(t, root, "staging", ForDeploy, map[string]string{"REGISTRY": "registry.example.com"})
+	s, err = resolve(t, root, "staging", ForDeploy, map[string]string{"KUBE_CONTEXT": "prod-eu", "REGISTRY": "registry.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Local || s.Kubeconfig != filepath.Join(os.Getenv("HOME"), ".kube", "config") {
-		t.Errorf("with ~/.kube/config: local %v, kubeconfig %s", s.Local, s.Kubeconfig)
+		t.Errorf("with KUBE_CONTEXT and ~/.kube/config: local %v, kubeconfig %s", s.Local, s.Kubeconfig)
 	}
 }
 

@@ -46,7 +46,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -257,25 +256,16 @@ func (o Options) withDefaults() Options {
 }
 
 // target names where the steps deploy, for the table's title, and says whether it is the
-// embedded cluster: as deploy decides, no KUBECONFIG or KUBE_CONTEXT, and no current context in
-// ~/.kube/config, with the HOME the steps see.
+// embedded cluster: as deploy decides, no KUBECONFIG or KUBE_CONTEXT (a current context in
+// ~/.kube/config is not a choice).
 func target(environ []string) (string, bool) {
 	for _, k := range []string{"KUBECONFIG", "KUBE_CONTEXT"} {
 		if v := envValue(environ, k); v != "" {
 			return "the cluster of " + k + "=" + v, false
 		}
 	}
-	if home := envValue(environ, "HOME"); home != "" {
-		if b, err := os.ReadFile(filepath.Join(home, ".kube", "config")); err == nil {
-			if m := currentContext.FindSubmatch(b); m != nil {
-				return "the current context of ~/.kube/config (" + string(m[1]) + ")", false
-			}
-		}
-	}
 	return "embedded cluster", true
 }
-
-var currentContext = regexp.MustCompile(`(?m)^current-context:[ \t]*["']?([^"'\s]+)`)
 
 // terraformPath points the steps at the terraform the checkout installed, when there is no
 // other: each copy would otherwise install its own (a download) in its first deploy.

@@ -595,7 +595,7 @@ func TestTargetIsTheEmbeddedClusterOnlyWhenNoOtherIsConfigured(t *testing.T) {
 		{name: "nothing configured", environ: []string{"HOME=" + t.TempDir()}, want: "embedded cluster", embedded: true},
 		{name: "an empty current context", environ: []string{"HOME=" + without}, want: "embedded cluster", embedded: true},
 		{name: "KUBECONFIG", environ: []string{"HOME=" + without, "KUBECONFIG=/k.yaml"}, want: "the cluster of KUBECONFIG=/k.yaml"},
-		{name: "a current context in ~/.kube/config", environ: []string{"HOME=" + withContext}, want: "the current context of ~/.kube/config (prod-eu)"},
+		{name: "a current context in ~/.kube/config is not a choice", environ: []string{"HOME=" + withContext}, want: "embedded cluster", embedded: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, embedded := target(tc.environ); got != tc.want || embedded != tc.embedded {
