@@ -304,6 +304,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 				continue
 			}
 			s.Merged[svc.Name] = merged
+			if err := checkConfigSize(svc.Name, merged); err != nil {
+				errs = append(errs, err)
+			}
 			if s.secretsTouched(svc.Name) {
 				if on, _ := dig(merged, "externalSecret", "enabled").(bool); on {
 					fail("SECRET_%s_* (or SECRET_REMOVE) are set, but %s's values in %s turn externalSecret on: its secrets come from the secret store; unset the SECRET_%s_* variables", services.EnvToken(svc.Name), svc.Name, env, services.EnvToken(svc.Name))
