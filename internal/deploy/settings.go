@@ -201,7 +201,8 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		s.ConfirmRemove = append(s.ConfirmRemove, name)
 	}
 	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
-	if env == environments.Production && !s.Confirmed && purpose != ForRead {
+	// plan changes nothing (no lock, no state, no secret), so it needs no confirmation either.
+	if env == environments.Production && !s.Confirmed && purpose != ForRead && purpose != ForPlan {
 		fail("refusing to change %s without confirmation: set CONFIRM_PROD=yes to go ahead", env)
 	}
 	switch d := getenv("HELM_DRIVER"); d {

@@ -355,9 +355,15 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 func TestResolveAsksForProductionConfirmation(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
-	for _, purpose := range []Purpose{ForDeploy, ForPlan, ForDestroy} {
+	for _, purpose := range []Purpose{ForDeploy, ForDestroy} {
 		_, err := resolve(t, root, "prod", purpose, nil)
 		wantError(t, err, []string{"refusing to change prod without confirmation: set CONFIRM_PROD=yes"})
+	}
+	// What changes nothing needs no confirmation: plan, and the read-only commands.
+	for _, purpose := range []Purpose{ForPlan, ForRead} {
+		if _, err := resolve(t, root, "prod", purpose, nil); err != nil {
+			t.Errorf("purpose %v: %v", purpose, err)
+		}
 	}
 	s, err := resolve(t, root, "prod", ForDeploy, map[string]string{"CONFIRM_PROD": "yes"})
 	if err != nil {

@@ -253,14 +253,26 @@ func TestMonorepoDeployLifecycle(t *testing.T) {
 		}
 
 		// The bare form destroys what this clone deployed (test; dev is gone), but prod only
-		// with CONFIRM_PROD=yes: a record of a prod deploy makes it refuse that one.
+		// with CONFIRM_PROD=yes: with a record of a prod deploy it changes nothing at all, test
+		// included, since every environment is checked before any is touched.
 		prodRecord := filepath.Join(clone, ".cache", "deployed", "prod.json")
 		if err := os.WriteFile(prodRecord, []byte(`{"env":"prod","namespace":"`+p.ns("prod")+`","local":true}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out, err = p.mageRun(clone, nil, "destroy")
-		if err == nil || !strings.Contains(out, "CONFIRM_PROD=yes") {
-			t.Errorf("bare destroy with prod recorded = %v:\n%s\nwant prod refused without CONFIRM_PROD=yes", err, out)
+		if err == nil || !strings.Contains(out, "CONFIRM_PROD=yes") || !strings.Contains(out, "nothing was destroyed") {
+			t.Errorf("bare destroy with prod recorded = %v:\n%s\nwant prod refused without CONFIRM_PROD=yes, and nothing destroyed", err, out)
+		}
+		for _, row := range mustRows(t, p, clone, "test") {
+			if code, _ := httpGet(t, row.URL+"/config"); code != 200 {
+				t.Errorf("a refused bare destroy stopped test's %s", row.Service)
+			}
+		}
+		if err := os.Remove(prodRecord); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := p.mageRun(clone, nil, "destroy"); err != nil {
+			t.Errorf("bare destroy of test: %v\n%s", err, out)
 		}
 		waitGone(t, p.ns("test"))
 		checkNothingLeft(t, p, "test")
