@@ -213,3 +213,32 @@ func goCaches(t *testing.T, extra map[string]string) map[string]string {
 	}
 	return extra
 }
+
+// TestAFailedFirstDeployIsSeenByABareDestroy: a first deploy that fails after it made the
+// namespace, its secrets and its state is recorded, so that a bare `mage destroy` in that
+// checkout removes what it left (issue 23).
+func TestAFailedFirstDeployIsSeenByABareDestroy(t *testing.T) {
+	p := newProject(t, "ffd")
+	clone := workCopy(t)
+	ns := p.ns("dev")
+	out, err := p.mageRun(clone, map[string]string{"SERVICES": "api", "IMAGE_TAG": "no-such-tag-" + p.name, "SKIP_BUILD": "true",
+		"SECRET_API_DB_PASSWORD": "first-deploy-" + p.name}, "deploy", "dev")
+	if err == nil {
+		t.Fatalf("a first deploy of a missing image tag succeeded:\n%s", out)
+	}
+	if _, err := lab.clients.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{}); err != nil {
+		t.Fatalf("the failed first deploy left no namespace to clean up (the test needs one): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(clone, ".cache", "deployed", "dev.json")); err != nil {
+		t.Fatalf("the failed first deploy was not recorded: %v", err)
+	}
+	out, err = p.mageRun(clone, nil, "destroy")
+	if err != nil || strings.Contains(out, "nothing to destroy") {
+		t.Fatalf("bare destroy after a failed first deploy = %v:\n%s", err, out)
+	}
+	waitGone(t, ns)
+	if _, err := lab.clients.CoreV1().Namespaces().Get(t.Context(), ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s is still there: %v", ns, err)
+	}
+	checkNothingLeft(t, p, "dev")
+}
