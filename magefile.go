@@ -345,8 +345,8 @@ func Destroy(ctx context.Context, env *string) error {
 	// Every environment is validated before any is touched: a refusal of the last one (prod
 	// without CONFIRM_PROD, say) must not come after the others are gone.
 	var (
-		settings []deploy.Settings
-		errs     []error
+		runners []*deploy.Runner
+		errs    []error
 	)
 	for _, d := range here {
 		getenv := func(k string) string {
@@ -364,17 +364,21 @@ func Destroy(ctx context.Context, env *string) error {
 		if err == nil {
 			err = d.Matches(s)
 		}
+		if err == nil {
+			r := deploy.NewRunner(s, os.Stdout, "destroy -env="+d.Env)
+			_, err = deploy.CheckDestroy(ctx, r)
+			runners = append(runners, r)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", d.Env, err))
 		}
-		settings = append(settings, s)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("nothing was destroyed:\n%w", errors.Join(errs...))
 	}
-	for _, s := range settings {
-		if err := destroySettings(ctx, s); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Env, err))
+	for _, r := range runners {
+		if err := destroyWith(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.S.Env, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -386,16 +390,15 @@ func destroyEnv(ctx context.Context, env string, getenv deploy.Getenv) error {
 	if err != nil {
 		return err
 	}
-	return destroySettings(ctx, s)
+	return destroyWith(ctx, deploy.NewRunner(s, os.Stdout, "destroy -env="+env))
 }
 
-// destroySettings destroys the environment s resolved; deploy.Destroy checks, before any change,
-// that the cluster is the one this checkout recorded deploying it to.
-func destroySettings(ctx context.Context, s deploy.Settings) error {
-	env := s.Env
+// destroyWith destroys the environment of r; deploy.Destroy checks, before any change, that the
+// cluster is the one this checkout recorded deploying it to.
+func destroyWith(ctx context.Context, r *deploy.Runner) error {
+	s, env := r.S, r.S.Env
 	ctx, force, stop := interrupt.Context(ctx, os.Stdout)
 	defer stop()
-	r := deploy.NewRunner(s, os.Stdout, "destroy -env="+env)
 	r.Force = force
 	if err := deploy.Destroy(ctx, r); err != nil {
 		return err
@@ -419,7 +422,7 @@ func Promote(ctx context.Context, from, to string, commit, skip *string) error {
 	if err != nil {
 		return err
 	}
-	dst, err := deploy.Resolve(ctx, ".", to, deploy.ForPlan, os.Getenv, os.Environ())
+	dst, err := deploy.Resolve(ctx, ".", to, deploy.ForRelease, os.Getenv, os.Environ())
 	if err != nil {
 		return err
 	}
@@ -444,7 +447,7 @@ func Rollback(ctx context.Context, env *string, revision *int) error {
 	if deref(env) == "" {
 		return errors.New("name the environment: go run mage.go rollback -env=<env> [-revision=N]")
 	}
-	s, err := deploy.Resolve(ctx, ".", *env, deploy.ForPlan, os.Getenv, os.Environ())
+	s, err := deploy.Resolve(ctx, ".", *env, deploy.ForRelease, os.Getenv, os.Environ())
 	if err != nil {
 		return err
 	}

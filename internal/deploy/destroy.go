@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,23 +32,13 @@ import (
 // create, and refuses a namespace that belongs to another environment.
 func Destroy(ctx context.Context, r *Runner) error {
 	s := r.S
-	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
+	ns, err := CheckDestroy(ctx, r)
+	if err != nil {
 		return err
 	}
 	if r.clients == nil {
 		fmt.Fprintf(r.Out, "nothing is deployed in %s: the local cluster %q does not exist\n", s.Env, s.Cluster.Name)
 		return r.forget()
-	}
-	if rec, err := r.recorded(); err != nil {
-		return err
-	} else if rec != nil {
-		if err := rec.SameCluster(r.server, r.clusterUID); err != nil {
-			return err
-		}
-	}
-	ns, err := r.CheckNamespace(ctx, "destroy")
-	if err != nil {
-		return err
 	}
 	if err := r.step("lock "+s.Env, func() error {
 		if err := r.ensureStateNamespace(ctx); err != nil {
@@ -102,6 +93,41 @@ func Destroy(ctx context.Context, r *Runner) error {
 		}
 	}
 	return r.forget()
+}
+
+// CheckDestroy runs every check of a destroy that needs no lock, changing nothing: the cluster
+// answers and is the one this checkout recorded deploying the environment to, and the namespace
+// is the environment's. A bare destroy runs it for every environment before destroying any.
+// It returns the namespace (nil when absent); run twice, it checks once.
+func CheckDestroy(ctx context.Context, r *Runner) (*corev1.Namespace, error) {
+	if r.checked != nil {
+		return r.checked.ns, r.checked.err
+	}
+	ns, err := r.checkDestroy(ctx)
+	r.checked = &checked{ns, err}
+	return ns, err
+}
+
+type checked struct {
+	ns  *corev1.Namespace
+	err error
+}
+
+func (r *Runner) checkDestroy(ctx context.Context) (*corev1.Namespace, error) {
+	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
+		return nil, err
+	}
+	if r.clients == nil {
+		return nil, nil
+	}
+	if rec, err := r.recorded(); err != nil {
+		return nil, err
+	} else if rec != nil {
+		if err := rec.SameCluster(r.server, r.clusterUID); err != nil {
+			return nil, err
+		}
+	}
+	return r.CheckNamespace(ctx, "destroy")
 }
 
 // sweep uninstalls the releases of this project's environment that the state did not hold,

@@ -65,6 +65,7 @@ type Runner struct {
 	cacheDir    string
 	built       []string          // the services whose image this run built
 	wrote       map[string]string // service -> the secret version this run wrote
+	checked     *checked          // destroy's checks, once made
 }
 
 // NewRunner prepares a run of s; out hears its progress.
@@ -215,7 +216,7 @@ func (r *Runner) CheckNamespace(ctx context.Context, action string) (*corev1.Nam
 	if held := ns.Annotations[StateAnnotation]; held != "" && held != r.S.StateNamespace {
 		errs = append(errs, errStateElsewhere(action, r.S.Env, r.S.Namespace, held, r.S.StateNamespace))
 	}
-	if owner == environments.Production && !r.S.Confirmed && r.S.purpose != ForRead && r.S.purpose != ForPlan {
+	if owner == environments.Production && !r.S.Confirmed && r.S.purpose.changes() {
 		errs = append(errs, fmt.Errorf("namespace %s is labelled %s=%s: changing it needs CONFIRM_PROD=yes, whatever environment is named", r.S.Namespace, EnvironmentLabel, owner))
 	}
 	return ns, errors.Join(errs...)

@@ -41,13 +41,18 @@ type Purpose int
 
 const (
 	ForDeploy  Purpose = iota // everything
-	ForPlan                   // everything; nothing is built or written
+	ForPlan                   // everything, for plan and render: nothing is built or written, so prod needs no confirmation
+	ForRelease                // everything, for a change that builds nothing (rollback, promote's target)
 	ForDestroy                // the environment, the cluster and the namespace
 	ForRead                   // as ForDestroy, for a command that changes nothing: prod needs no confirmation
 )
 
+// changes says whether a command resolved for purpose changes the environment, so that prod
+// needs CONFIRM_PROD=yes.
+func (p Purpose) changes() bool { return p != ForPlan && p != ForRead }
+
 // Settings are everything a run needs, resolved from the environment variables that
-// docs/configuration.md lists. Resolve validates them all before anything is built, pushed or
+// docs/operations.md lists (Every variable). Resolve validates them all before anything is built, pushed or
 // applied.
 type Settings struct {
 	RepoRoot string
@@ -202,7 +207,7 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	}
 	s.Confirmed = getenv("CONFIRM_PROD") == "yes"
 	// plan changes nothing (no lock, no state, no secret), so it needs no confirmation either.
-	if env == environments.Production && !s.Confirmed && purpose != ForRead && purpose != ForPlan {
+	if env == environments.Production && !s.Confirmed && purpose.changes() {
 		fail("refusing to change %s without confirmation: set CONFIRM_PROD=yes to go ahead", env)
 	}
 	switch d := getenv("HELM_DRIVER"); d {

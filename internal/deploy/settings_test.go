@@ -355,7 +355,7 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 func TestResolveAsksForProductionConfirmation(t *testing.T) {
 	isolate(t)
 	root := fakeRepo(t)
-	for _, purpose := range []Purpose{ForDeploy, ForDestroy} {
+	for _, purpose := range []Purpose{ForDeploy, ForRelease, ForDestroy} {
 		_, err := resolve(t, root, "prod", purpose, nil)
 		wantError(t, err, []string{"refusing to change prod without confirmation: set CONFIRM_PROD=yes"})
 	}

@@ -1,5 +1,12 @@
-// Package docscheck keeps the docs honest about the mage targets: every `go run mage.go ...`
-// command in README.md and docs/ must name targets that exist, with the arguments they take.
+// Package docscheck keeps the docs (README.md, docs/ and the other READMEs) honest:
+//   - Check: every `go run mage.go` command names targets that exist, with the arguments they
+//     take;
+//   - CheckFigures: every figure (a duration, a percentage, a ratio in a table) names the
+//     command that produces it (the figure rule, figures.go);
+//   - CheckLinks: every relative link, anchor, backticked repository path and entry of the
+//     layout map exists (the link rule, links.go);
+//   - CheckVariables: every environment variable a doc names is one the repository reads (the
+//     variable rule, variables.go).
 package docscheck
 
 import (
@@ -103,16 +110,17 @@ func Targets(dir string) (map[string]Target, error) {
 // command finds `go run mage.go` and what follows it, up to the end of the shell command.
 var command = regexp.MustCompile("go run mage\\.go((?:[ \\t]+[^ \\t\\n`|;&)#\"\\]]+)*)")
 
-// Problem is a command in a doc that does not match the targets.
+// Problem is what a check found wrong in a doc: the text at fault (a command, a figure, a link
+// or path, a variable) and why.
 type Problem struct {
-	File    string
-	Line    int
-	Command string
-	Cause   string
+	File  string
+	Line  int
+	Text  string
+	Cause string
 }
 
 func (p Problem) String() string {
-	return fmt.Sprintf("%s:%d: `%s`: %s", p.File, p.Line, p.Command, p.Cause)
+	return fmt.Sprintf("%s:%d: `%s`: %s", p.File, p.Line, p.Text, p.Cause)
 }
 
 // Check reads each doc and checks every `go run mage.go` command in it against targets.
@@ -128,7 +136,7 @@ func Check(targets map[string]Target, docs ...string) ([]Problem, int, error) {
 			for _, m := range command.FindAllStringSubmatch(line, -1) {
 				n++
 				if cause := checkArgs(targets, strings.Fields(m[1])); cause != "" {
-					problems = append(problems, Problem{File: doc, Line: i + 1, Command: strings.TrimSpace(m[0]), Cause: cause})
+					problems = append(problems, Problem{File: doc, Line: i + 1, Text: strings.TrimSpace(m[0]), Cause: cause})
 				}
 			}
 		}
