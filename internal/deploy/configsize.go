@@ -34,6 +34,11 @@ func checkConfigSize(service string, merged map[string]any) error {
 	if raw.Len() > objectLimit {
 		return fmt.Errorf("service %s: its config files hold %d bytes, and a ConfigMap holds at most %d (Kubernetes' limit, 1 MiB); %s", service, raw.Len(), objectLimit, fix)
 	}
+	// Only content that compresses to more than about a third of the limit can overflow the
+	// release record: smaller content is not compressed here at all (a compressor costs 1 MiB).
+	if raw.Len() < (objectLimit-releaseOverhead)*3/8 {
+		return nil
+	}
 	var gz bytes.Buffer
 	w, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 	_, _ = w.Write(raw.Bytes())

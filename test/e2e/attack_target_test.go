@@ -242,3 +242,43 @@ func TestAFailedFirstDeployIsSeenByABareDestroy(t *testing.T) {
 	}
 	checkNothingLeft(t, p, "dev")
 }
+
+// TestAttacksRefusedUpFront: two attacks of issue 22 that the settings refuse before any run
+// touches the cluster, typed as a user would: HELM_DRIVER naming another release storage (5),
+// and a promotion that skips the pipeline's upstream (9). Nothing of either environment exists
+// afterwards.
+func TestAttacksRefusedUpFront(t *testing.T) {
+	p := newProject(t, "upf")
+	for _, tc := range []struct {
+		name  string
+		extra map[string]string
+		args  []string
+		want  []string
+		envs  []string // whose namespaces must not exist afterwards
+	}{
+		{"HELM_DRIVER=configmap splits the release store", map[string]string{"HELM_DRIVER": "configmap"},
+			[]string{"deploy", "dev"}, []string{"HELM_DRIVER=configmap", "unset HELM_DRIVER"}, []string{"dev"}},
+		{"promote dev staging skips test, staging's upstream", nil,
+			[]string{"promote", "dev", "staging"}, []string{"staging's images come from test", "go run mage.go promote test staging", "nothing was done"}, []string{"staging"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := p.mageRun(repoRoot, tc.extra, tc.args...)
+			if err == nil {
+				t.Fatalf("not refused:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("the refusal does not say %q:\n%s", w, out)
+				}
+			}
+			for _, env := range tc.envs {
+				if _, err := lab.clients.CoreV1().Namespaces().Get(t.Context(), p.ns(env), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+					t.Errorf("namespace %s exists after the refusal: %v", p.ns(env), err)
+				}
+			}
+			if _, err := lab.clients.CoreV1().Namespaces().Get(t.Context(), p.stateNS(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("the state namespace %s exists after the refusal: %v", p.stateNS(), err)
+			}
+		})
+	}
+}
