@@ -64,15 +64,16 @@ func Services(ctx context.Context) error {
 	return nil
 }
 
-// Affected lists the services a change affects, and why (-base=<commit>, default: the merge-base with main; -json for CI).
+// Affected lists the services a change affects, and why (-base=<commit>; default: on main the commits not pushed yet, else HEAD~1; on a branch its merge-base with main; -json for CI).
 func Affected(ctx context.Context, base *string, json *bool) error {
 	b := ""
 	if base != nil {
 		b = *base
 	}
+	what := ""
 	if b == "" {
 		var err error
-		if b, err = inputs.DefaultBase(ctx, "."); err != nil {
+		if b, what, err = inputs.DefaultBase(ctx, "."); err != nil {
 			return err
 		}
 	}
@@ -80,6 +81,7 @@ func Affected(ctx context.Context, base *string, json *bool) error {
 	if err != nil {
 		return err
 	}
+	r.BaseIs = what
 	if json != nil && *json {
 		return r.WriteJSON(os.Stdout)
 	}

@@ -10,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/dtap-platform/monorepo/internal/golist"
 	"github.com/dtap-platform/monorepo/internal/inputs"
 	"github.com/dtap-platform/monorepo/internal/lineprefix"
 )
@@ -47,13 +49,40 @@ func BuildAll(ctx context.Context, repoRoot string, specs []Spec, out io.Writer)
 		out = io.Discard
 	}
 	out = lineprefix.Locked(out)
-	if err := buildDeps(ctx, repoRoot, lineprefix.New(out, "  [deps] ")); err != nil {
+	deps, err := ThirdPartyImports(ctx, repoRoot)
+	if err != nil {
+		return err
+	}
+	args := buildArgs(deps)
+	if err := buildDeps(ctx, repoRoot, args, lineprefix.New(out, "  [deps] ")); err != nil {
 		return fmt.Errorf("build the shared dependency stage: %w", err)
 	}
 	return eachSpec(ctx, specs, func(ctx context.Context, spec Spec) error {
-		return Build(ctx, repoRoot, spec, lineprefix.New(out, "  ["+spec.Service+"] "))
+		return build(ctx, repoRoot, spec, args, lineprefix.New(out, "  ["+spec.Service+"] "))
 	})
 }
+
+// ThirdPartyImports are the packages outside this module and the standard library that the
+// services import, sorted: what the Dockerfile's deps stage compiles (its DEPS argument), so
+// that a service with a new dependency needs no edit of the Dockerfile.
+func ThirdPartyImports(ctx context.Context, repoRoot string) ([]string, error) {
+	out, err := golist.Run(ctx, repoRoot, nil, "-f", `{{join .Imports "\n"}}`, "./services/...")
+	if err != nil {
+		return nil, fmt.Errorf("list what the services import: %w", err)
+	}
+	var imports []string
+	for _, imp := range strings.Fields(string(out)) {
+		first, _, _ := strings.Cut(imp, "/")
+		if strings.Contains(first, ".") && !strings.HasPrefix(imp, module+"/") {
+			imports = append(imports, imp)
+		}
+	}
+	slices.Sort(imports)
+	return slices.Compact(imports), nil
+}
+
+// module is this repository's module path.
+const module = "github.com/dtap-platform/monorepo"
 
 // eachSpec runs build for every spec, at most one per core at once; the first failure stops
 // the others, and every failure is returned, naming its service.
@@ -89,9 +118,9 @@ func eachSpec(ctx context.Context, specs []Spec, build func(context.Context, Spe
 	return ctx.Err()
 }
 
-// Build builds one service's image from the Dockerfile, with a build context of only its
+// build builds one service's image from the Dockerfile, with a build context of only its
 // inputs, sent on stdin.
-func Build(ctx context.Context, repoRoot string, spec Spec, out io.Writer) error {
+func build(ctx context.Context, repoRoot string, spec Spec, extra []string, out io.Writer) error {
 	if err := ValidateTag(spec.Ref.Tag); err != nil {
 		return err
 	}
@@ -105,24 +134,27 @@ func Build(ctx context.Context, repoRoot string, spec Spec, out io.Writer) error
 		"--build-arg", "VERSION=" + spec.Ref.Tag,
 		"--build-arg", "REVISION=" + spec.Revision.String(),
 		"--build-arg", "CREATED=" + spec.Created().Format(time.RFC3339)}
-	args = append(args, builderArg()...)
+	args = append(args, extra...)
 	return dockerStdin(ctx, out, buildCtx, append(args, "-")...)
 }
 
 // buildDeps builds the Dockerfile's deps stage, so that parallel service builds find it cached.
-func buildDeps(ctx context.Context, repoRoot string, out io.Writer) error {
+func buildDeps(ctx context.Context, repoRoot string, extra []string, out io.Writer) error {
 	buildCtx, err := contextTar(repoRoot, []string{"go.mod", "go.sum"})
 	if err != nil {
 		return err
 	}
-	return dockerStdin(ctx, out, buildCtx, append(append([]string{"build", "--target", "deps"}, builderArg()...), "-")...)
+	return dockerStdin(ctx, out, buildCtx, append(append([]string{"build", "--target", "deps"}, extra...), "-")...)
 }
 
-func builderArg() []string {
+// buildArgs are the arguments every build of a run shares, so that the deps stage is one layer:
+// the builder (GO_IMAGE) and the dependencies the services import.
+func buildArgs(deps []string) []string {
+	args := []string{"--build-arg", "DEPS=" + strings.Join(deps, " ")}
 	if goImage := os.Getenv("GO_IMAGE"); goImage != "" {
-		return []string{"--build-arg", "GO_IMAGE=" + goImage}
+		args = append(args, "--build-arg", "GO_IMAGE="+goImage)
 	}
-	return nil
+	return args
 }
 
 // BuilderImage is the builder image the builds use (GO_IMAGE, else the Dockerfile's default).

@@ -38,24 +38,40 @@ type Change struct {
 
 // Report is what `mage affected` prints.
 type Report struct {
-	Base     string   `json:"base"`     // the commit compared against
-	Services []string `json:"services"` // affected services, sorted: a CI matrix
+	Base     string   `json:"base"`             // the commit compared against
+	BaseIs   string   `json:"baseIs,omitempty"` // what that commit is, when it was chosen by default
+	Services []string `json:"services"`         // affected services, sorted: a CI matrix
 	Changes  []Change `json:"changes"`
 	Removed  []string `json:"removed,omitempty"` // services of base whose folder is gone
 }
 
-// DefaultBase is the commit to compare with: the merge-base with main (or origin/main), else
-// HEAD~1.
-func DefaultBase(ctx context.Context, repoRoot string) (string, error) {
-	for _, ref := range []string{"main", "origin/main"} {
-		if mb, err := git(ctx, repoRoot, "merge-base", "HEAD", ref); err == nil && mb != "" {
-			return mb, nil
+// DefaultBase is the commit to compare with when none is given, and what it is, for the report:
+//   - on main: the commits not pushed yet (the merge-base with main's upstream); with none, or
+//     no upstream, the last commit (HEAD~1);
+//   - on any other branch (or a detached HEAD): the merge-base with main (or origin/main), so
+//     the whole branch counts, not main's later commits; else HEAD~1.
+//
+// CI passes the event's base with -base.
+func DefaultBase(ctx context.Context, repoRoot string) (base, what string, err error) {
+	head, err := git(ctx, repoRoot, "rev-parse", "HEAD")
+	if err != nil {
+		return "", "", fmt.Errorf("no commit to compare with: %w", err)
+	}
+	if branch, _ := git(ctx, repoRoot, "rev-parse", "--abbrev-ref", "HEAD"); branch == "main" {
+		if mb, err := git(ctx, repoRoot, "merge-base", "HEAD", "@{upstream}"); err == nil && mb != "" && mb != head {
+			return mb, "main's upstream: the commits not pushed yet", nil
+		}
+	} else {
+		for _, ref := range []string{"main", "origin/main"} {
+			if mb, err := git(ctx, repoRoot, "merge-base", "HEAD", ref); err == nil && mb != "" && mb != head {
+				return mb, "the merge-base with " + ref, nil
+			}
 		}
 	}
 	if prev, err := git(ctx, repoRoot, "rev-parse", "HEAD~1"); err == nil {
-		return prev, nil
+		return prev, "HEAD~1, the last commit", nil
 	}
-	return "", errors.New("no base to compare with: this checkout has no main branch and no parent commit; pass one with -base=<commit>")
+	return "", "", errors.New("no base to compare with: this checkout has a single commit; pass one with -base=<commit>")
 }
 
 // Affected compares the working tree (uncommitted and untracked files included) with the
@@ -292,7 +308,11 @@ func short(commit string) string {
 // String is the report for people: each affected service and why.
 func (r Report) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "compared with %s:\n", short(r.Base))
+	if r.BaseIs != "" {
+		fmt.Fprintf(&b, "compared with %s (%s):\n", short(r.Base), r.BaseIs)
+	} else {
+		fmt.Fprintf(&b, "compared with %s:\n", short(r.Base))
+	}
 	if len(r.Changes) == 0 {
 		b.WriteString("  no service is affected\n")
 	}

@@ -305,6 +305,23 @@ func TestAffectedListsTheChangedServicesAndWhy(t *testing.T) {
 			t.Errorf("String = %q", s)
 		}
 	})
+	t.Run("on main, a local commit counts with no -base", func(t *testing.T) {
+		root, first := repo(t, "main")
+		testfiles.Write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 2 }\n"})
+		commitAll(t, root, "change lib", day.Add(time.Hour))
+		base, what, err := DefaultBase(t.Context(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Affected(t.Context(), root, base, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.BaseIs = what
+		if r.Base != first || !slices.Equal(r.Services, []string{"a"}) || !strings.Contains(r.String(), "(HEAD~1, the last commit)") {
+			t.Errorf("report = %+v\n%s\nwant a, against the last commit, saying so", r, r.String())
+		}
+	})
 	t.Run("a new service folder is a new service", func(t *testing.T) {
 		root, _ := repo(t, "main")
 		testfiles.Write(t, root, map[string]string{"services/c/main.go": "package main\n\nfunc main() {}\n", "services/c/values.yaml": "replicaCount: 1\n"})
@@ -440,9 +457,9 @@ func TestDefaultBase(t *testing.T) {
 		root, first := repo(t, "trunk")
 		testfiles.Write(t, root, map[string]string{"README.md": "# 2\n"})
 		commitAll(t, root, "second", day.Add(time.Hour))
-		got, err := DefaultBase(t.Context(), root)
-		if err != nil || got != first {
-			t.Errorf("DefaultBase = %s, %v; want HEAD~1 %s", got, err, first)
+		got, what, err := DefaultBase(t.Context(), root)
+		if err != nil || got != first || !strings.Contains(what, "HEAD~1") {
+			t.Errorf("DefaultBase = %s (%s), %v; want HEAD~1 %s", got, what, err, first)
 		}
 	})
 	t.Run("on a branch it is the merge-base with main", func(t *testing.T) {
@@ -456,23 +473,40 @@ func TestDefaultBase(t *testing.T) {
 		testfiles.Write(t, root, map[string]string{"lib/lib.go": "package lib\n\nfunc F() int { return 3 }\n"})
 		commitAll(t, root, "main moved on", day.Add(3*time.Hour))
 		runGit(t, root, "checkout", "-q", "feature")
-		got, err := DefaultBase(t.Context(), root)
-		if err != nil || got != first {
-			t.Errorf("DefaultBase = %s, %v; want the merge-base %s (not HEAD~1, not main's tip)", got, err, first)
+		got, what, err := DefaultBase(t.Context(), root)
+		if err != nil || got != first || what != "the merge-base with main" {
+			t.Errorf("DefaultBase = %s (%s), %v; want the merge-base %s (not HEAD~1, not main's tip)", got, what, err, first)
 		}
 	})
-	t.Run("on main itself it is HEAD", func(t *testing.T) {
-		root, _ := repo(t, "main")
+	t.Run("on main without an upstream it is the last commit", func(t *testing.T) {
+		root, first := repo(t, "main")
 		testfiles.Write(t, root, map[string]string{"README.md": "# 2\n"})
-		second := commitAll(t, root, "second", day.Add(time.Hour))
-		got, err := DefaultBase(t.Context(), root)
-		if err != nil || got != second {
-			t.Errorf("DefaultBase = %s, %v; want HEAD %s: only the uncommitted work is compared", got, err, second)
+		commitAll(t, root, "second", day.Add(time.Hour))
+		got, what, err := DefaultBase(t.Context(), root)
+		if err != nil || got != first || !strings.Contains(what, "HEAD~1") {
+			t.Errorf("DefaultBase = %s (%s), %v; want HEAD~1 %s: a local commit on main counts", got, what, err, first)
+		}
+	})
+	t.Run("on main with an upstream it is what is not pushed yet", func(t *testing.T) {
+		origin, _ := repo(t, "main")
+		testfiles.Write(t, origin, map[string]string{"README.md": "# 2\n"})
+		pushed := commitAll(t, origin, "second", day.Add(time.Hour))
+		clone := filepath.Join(t.TempDir(), "clone")
+		runGit(t, filepath.Dir(clone), "clone", "-q", origin, clone)
+		runGit(t, clone, "config", "user.email", "t@example.com")
+		runGit(t, clone, "config", "user.name", "t")
+		testfiles.Write(t, clone, map[string]string{"README.md": "# 3\n"})
+		commitAll(t, clone, "local one", day.Add(2*time.Hour))
+		testfiles.Write(t, clone, map[string]string{"README.md": "# 4\n"})
+		commitAll(t, clone, "local two", day.Add(3*time.Hour))
+		got, what, err := DefaultBase(t.Context(), clone)
+		if err != nil || got != pushed || !strings.Contains(what, "upstream") {
+			t.Errorf("DefaultBase = %s (%s), %v; want the upstream's %s: both local commits count", got, what, err, pushed)
 		}
 	})
 	t.Run("a single commit without main has no base", func(t *testing.T) {
 		root, _ := repo(t, "trunk")
-		if got, err := DefaultBase(t.Context(), root); err == nil || !strings.Contains(err.Error(), "pass one with -base=<commit>") {
+		if got, _, err := DefaultBase(t.Context(), root); err == nil || !strings.Contains(err.Error(), "pass one with -base=<commit>") {
 			t.Errorf("DefaultBase = %s, %v; want an error with the fix", got, err)
 		}
 	})

@@ -512,7 +512,8 @@ func checkNewServiceFolder(t *testing.T, p *project, clone string) {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"main.go":     "// Command hello is a throwaway service of the e2e test.\npackage main\n\nimport \"github.com/dtap-platform/monorepo/services/kit\"\n\nfunc main() { kit.Main(kit.Service{Name: \"hello\"}) }\n",
+		// It imports a module no other service imports: the Dockerfile's deps stage follows.
+		"main.go":     "// Command hello is a throwaway service of the e2e test.\npackage main\n\nimport (\n\t\"github.com/dtap-platform/monorepo/services/kit\"\n\t\"sigs.k8s.io/yaml\"\n)\n\nvar _ = yaml.Marshal\n\nfunc main() { kit.Main(kit.Service{Name: \"hello\"}) }\n",
 		"values.yaml": "service:\n  port: 8080\ningress:\n  enabled: false\n",
 	}
 	for name, content := range files {
