@@ -359,6 +359,8 @@ func Destroy(ctx context.Context, env *string) error {
 				return d.Kubeconfig
 			case k == "KUBE_CONTEXT" && os.Getenv(k) == "" && !d.Local:
 				return d.Context
+			case k == "CLUSTER" && os.Getenv(k) == "" && d.Local:
+				return deploy.ClusterEmbedded // the record names the embedded cluster
 			}
 			return os.Getenv(k)
 		}

@@ -326,6 +326,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	return s, errors.Join(errs...)
 }
 
+// ClusterEmbedded is CLUSTER's one value: the embedded local kind cluster, said explicitly.
+const ClusterEmbedded = "embedded"
+
 // resolveCluster finds the target: the cluster the user named for this run (KUBECONFIG,
 // KUBE_CONTEXT, or the environment's section of environments.yaml, which sets them), else the
 // embedded local kind cluster. A current context in ~/.kube/config is never taken on its own:
@@ -333,6 +336,15 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 	s.KubeContext = getenv("KUBE_CONTEXT")
 	s.Registry = getenv("REGISTRY")
+	named := getenv("CLUSTER")
+	switch {
+	case named != "" && named != ClusterEmbedded:
+		*errs = append(*errs, fmt.Errorf("CLUSTER=%s: the only value is %q (the embedded local cluster); name another cluster with KUBECONFIG and KUBE_CONTEXT", named, ClusterEmbedded))
+		return
+	case named == ClusterEmbedded && (getenv("KUBECONFIG") != "" || s.KubeContext != ""):
+		*errs = append(*errs, errors.New("CLUSTER=embedded names the embedded local cluster, and KUBECONFIG or KUBE_CONTEXT names another: choose one"))
+		return
+	}
 	if v := getenv("KUBECONFIG"); v != "" {
 		first := filepath.SplitList(v)[0]
 		s.Kubeconfig, _ = filepath.Abs(first)
@@ -370,6 +382,11 @@ func (s *Settings) resolveCluster(getenv Getenv, errs *[]error) {
 	if s.KubeContext != "" {
 		*errs = append(*errs, fmt.Errorf("KUBE_CONTEXT=%q is set, but there is no kubeconfig to find it in (KUBECONFIG is unset and ~/.kube/config has none): set KUBECONFIG to your cluster's kubeconfig, or unset KUBE_CONTEXT to use the local kind cluster", s.KubeContext))
 		return
+	}
+	// Acceptance and production run where the user said, never on a default: a run that would
+	// change them on the embedded cluster must say so.
+	if (s.Env == "staging" || s.Env == environments.Production) && s.purpose.changes() && named != ClusterEmbedded {
+		*errs = append(*errs, fmt.Errorf("%s runs only on a cluster named for it: set KUBECONFIG (and KUBE_CONTEXT), or kubeconfig and kubeContext in its section of environments.yaml; to use the embedded local cluster, say so: CLUSTER=embedded (or cluster: embedded in environments.yaml)", s.Env))
 	}
 	o, err := cluster.OptionsFromEnv(s.RepoRoot)
 	if err != nil {

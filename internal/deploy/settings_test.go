@@ -94,7 +94,17 @@ func resolve(t *testing.T, root, env string, purpose Purpose, vars map[string]st
 	t.Helper()
 	home := os.Getenv("HOME")
 	beforeRoot, beforeHome := tree(t, root), tree(t, home)
-	s, err := Resolve(t.Context(), root, env, purpose, func(k string) string { return vars[k] }, environ)
+	s, err := Resolve(t.Context(), root, env, purpose, func(k string) string {
+		// Staging and prod need their cluster named; these tests name the embedded one unless
+		// they name a cluster themselves (or set CLUSTER, "-" for none).
+		if v, ok := vars["CLUSTER"]; k == "CLUSTER" && ok {
+			return strings.TrimPrefix(v, "-")
+		}
+		if k == "CLUSTER" && vars["KUBECONFIG"] == "" && vars["KUBE_CONTEXT"] == "" {
+			return ClusterEmbedded
+		}
+		return vars[k]
+	}, environ)
 	if after := tree(t, root); !slices.Equal(beforeRoot, after) {
 		t.Errorf("Resolve changed the repository:\nbefore %v\nafter  %v", beforeRoot, after)
 	}
@@ -679,4 +689,28 @@ func TestChangedServicesIgnoresOtherModules(t *testing.T) {
 	if len(got) != 1 || got["status"] != "upgraded" {
 		t.Errorf("changedServices = %v, want only status upgraded", got)
 	}
+}
+
+func TestStagingAndProdRunOnlyOnANamedCluster(t *testing.T) {
+	isolate(t)
+	root := fakeRepo(t)
+	for _, env := range []string{"staging", "prod"} {
+		vars := map[string]string{"CLUSTER": "-", "CONFIRM_PROD": "yes"}
+		_, err := resolve(t, root, env, ForDeploy, vars)
+		wantError(t, err, []string{env + " runs only on a cluster named for it", "CLUSTER=embedded"})
+		if _, err := resolve(t, root, env, ForPlan, vars); err != nil {
+			t.Errorf("plan %s (changes nothing) on the default cluster: %v", env, err)
+		}
+		s, err := resolve(t, root, env, ForDeploy, map[string]string{"CLUSTER": "embedded", "CONFIRM_PROD": "yes"})
+		if err != nil || !s.Local {
+			t.Errorf("CLUSTER=embedded for %s: local %v, %v", env, s.Local, err)
+		}
+	}
+	if _, err := resolve(t, root, "dev", ForDeploy, map[string]string{"CLUSTER": "-"}); err != nil {
+		t.Errorf("dev on the default embedded cluster: %v", err)
+	}
+	_, err := resolve(t, root, "dev", ForDeploy, map[string]string{"CLUSTER": "kind"})
+	wantError(t, err, []string{"CLUSTER=kind", `the only value is "embedded"`})
+	_, err = resolve(t, root, "dev", ForDeploy, map[string]string{"CLUSTER": "embedded", "KUBE_CONTEXT": "x"})
+	wantError(t, err, []string{"choose one"})
 }

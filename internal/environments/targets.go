@@ -25,6 +25,9 @@ type Target struct {
 	Namespace      string `json:"namespace,omitempty"`
 	StateNamespace string `json:"stateNamespace,omitempty"`
 	StateBackend   string `json:"stateBackend,omitempty"`
+	// Cluster "embedded" names the embedded local cluster explicitly: staging and prod run
+	// only on a cluster named for them.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Targets is the targets file: the project and each environment's target.
@@ -37,6 +40,7 @@ type Targets struct {
 var Var = map[string]string{
 	"kubeconfig": "KUBECONFIG", "kubeContext": "KUBE_CONTEXT", "registry": "REGISTRY",
 	"namespace": "NAMESPACE", "stateNamespace": "STATE_NAMESPACE", "stateBackend": "TF_BACKEND_CONFIG",
+	"cluster": "CLUSTER",
 }
 
 // LoadTargets reads repoRoot's targets file, strictly, and checks it against the chart's
@@ -121,6 +125,8 @@ func (tg Target) Field(getenv func(string) string, name string) string {
 		return tg.StateNamespace
 	case "stateBackend":
 		return tg.StateBackend
+	case "cluster":
+		return tg.Cluster
 	}
 	return ""
 }

@@ -39,7 +39,8 @@ func newProject(t *testing.T, name string) *project {
 	t.Helper()
 	tf.RequireProvider(t)
 	p := &project{t: t, name: fmt.Sprintf("%s%d", name, time.Now().Unix()%10000), out: &syncBuffer{}}
-	p.vars = map[string]string{"PROJECT": p.name, "DEPLOY_LOCK_TIMEOUT": "3m"}
+	// The lab cluster is the embedded one: staging and prod need it named.
+	p.vars = map[string]string{"PROJECT": p.name, "DEPLOY_LOCK_TIMEOUT": "3m", "CLUSTER": "embedded"}
 	t.Cleanup(func() { p.cleanup() })
 	return p
 }
