@@ -258,7 +258,12 @@ func orNone(s string) string {
 
 // recorded is what this checkout recorded of deploying the environment, if anything.
 func (r *Runner) recorded() (*Deployed, error) {
-	b, err := os.ReadFile(markerPath(r.S.RepoRoot, r.S.Env))
+	return readRecord(r.S.RepoRoot, r.S.Env)
+}
+
+// readRecord reads what a checkout recorded of deploying env, nil when nothing.
+func readRecord(repoRoot, env string) (*Deployed, error) {
+	b, err := os.ReadFile(markerPath(repoRoot, env))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -267,7 +272,7 @@ func (r *Runner) recorded() (*Deployed, error) {
 	}
 	var d Deployed
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%s: %w", markerPath(r.S.RepoRoot, r.S.Env), err)
+		return nil, fmt.Errorf("%s: %w", markerPath(repoRoot, env), err)
 	}
 	return &d, nil
 }
@@ -335,18 +340,13 @@ func (r *Runner) forget() error {
 func DeployedHere(repoRoot string, order []string) ([]Deployed, error) {
 	var out []Deployed
 	for _, env := range order {
-		b, err := os.ReadFile(markerPath(repoRoot, env))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
+		d, err := readRecord(repoRoot, env)
 		if err != nil {
 			return nil, err
 		}
-		var d Deployed
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("%s: %w", markerPath(repoRoot, env), err)
+		if d != nil {
+			out = append(out, *d)
 		}
-		out = append(out, d)
 	}
 	return out, nil
 }
