@@ -264,7 +264,7 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 	if len(failures) > 0 {
 		return nil, joinFailures(failures)
 	}
-	if err := r.step("record what runs in the state of "+s.Env, func() error { return r.recordRunning(ctx, st, slices.Collect(maps.Keys(changed))) }); err != nil {
+	if err := r.step("record what runs in the state of "+s.Env, func() error { return r.recordRunning(ctx, slices.Collect(maps.Keys(changed))) }); err != nil {
 		return nil, err
 	}
 	live, err := r.observe(ctx)
@@ -290,14 +290,10 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 	return res, nil
 }
 
-// recordRunning refreshes the state and records, for the named services, the inputs of what
-// runs now (as the live release holds them), so a later run that keeps them passes those back.
-func (r *Runner) recordRunning(ctx context.Context, st State, names []string) error {
-	svcs := maps.Clone(st.Services)
-	if svcs == nil {
-		svcs = map[string]ServiceInputs{}
-	}
-	for _, name := range names {
+// recordRunning refreshes the named services' states and records in each the inputs of what
+// runs now (as the live release holds them), so that what the state says is what runs.
+func (r *Runner) recordRunning(ctx context.Context, names []string) error {
+	return forEach(names, func(name string) error {
 		rel, err := r.helm.Last(name)
 		if err != nil {
 			return err
@@ -306,13 +302,16 @@ func (r *Runner) recordRunning(ctx context.Context, st State, names []string) er
 		if err != nil {
 			return err
 		}
-		svcs[name] = in
-	}
-	varsPath, err := r.writeVars("deploy", svcs)
-	if err != nil {
-		return err
-	}
-	return r.tfr.Refresh(ctx, varsPath)
+		t, err := r.serviceTF(ctx, "deploy", name, false)
+		if err != nil {
+			return err
+		}
+		vars, err := r.writeServiceVars("deploy", name, &in)
+		if err != nil {
+			return err
+		}
+		return t.Refresh(ctx, vars)
+	})
 }
 
 // HistoryRow is one revision of one service.

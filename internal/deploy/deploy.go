@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -117,6 +116,9 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, fmt.Errorf("environment %s runs in namespace %s (its state says so), not %s: set NAMESPACE=%s to deploy there, or destroy it first to move it",
 			s.Env, st.Namespace, s.Namespace, st.Namespace)
 	}
+	if st, err = r.splitLegacy(ctx, "deploy", st); err != nil {
+		return nil, err
+	}
 	var d *Desired
 	if err := r.step("desired state of "+list(services.Names(s.Run)), func() error {
 		var err error
@@ -159,58 +161,39 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err := r.writeSecrets(ctx, d, changes); err != nil {
 		return nil, err
 	}
-	if r.tfr == nil {
-		if err := r.step("terraform init, workspace "+s.Env, func() error {
-			if err := r.initTerraform(ctx, "deploy"); err != nil {
-				return err
-			}
-			_, err := r.tfr.UseWorkspace(ctx, s.Env, true)
-			return err
-		}); err != nil {
-			return nil, err
-		}
-	}
-	varsPath, err := r.writeVars("deploy", d.TerraformServices(st, changes))
-	if err != nil {
-		return nil, err
-	}
-	if len(adoptees) > 0 {
-		if err := r.step("adopt "+strings.Join(adoptees, ", "), func() error { return r.adopt(ctx, adoptees, varsPath, res) }); err != nil {
-			return nil, err
-		}
-	}
-
-	planFile := filepath.Join(r.dataDir("deploy"), "deploy.tfplan")
-	defer os.Remove(planFile)
-	var tfChanges []tf.Change
-	if err := r.step("terraform plan", func() error {
-		changed, err := r.tfr.Plan(ctx, planFile, false, d.NeedsRefresh(st, live, changes), varsPath)
-		if err != nil || !changed {
-			return err
-		}
-		tfChanges, err = r.tfr.PlanChanges(ctx, planFile)
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	applied := changedServices(tfChanges)
-	res.Changed = len(applied) > 0
 	before := map[string]int{}
-	for name := range applied {
+	for name := range changes {
 		if rel, ok := live.Releases[name]; ok {
 			before[name] = rel.Version
 		}
 	}
-	if r.lockLost() {
-		return nil, fmt.Errorf("the deploy lock of %s was broken while this run held it (go run mage.go unlock by someone else?): nothing was applied; run deploy again", s.Env)
-	}
+	// Each changed service is planned and applied in its own workspace, several at once; the
+	// others are not read, planned or applied.
+	applied, failures := map[string]string{}, map[string]error{}
+	var mu sync.Mutex
+	_ = r.step("terraform plan and apply ("+describe(changes)+")", func() error {
+		return forEach(slices.Sorted(maps.Keys(changes)), func(name string) error {
+			did, note, err := r.applyService(ctx, d, st, live, name, changes[name], slices.Contains(adoptees, name))
+			mu.Lock()
+			defer mu.Unlock()
+			if note != "" {
+				res.Notes = append(res.Notes, note)
+			}
+			if did || err != nil {
+				applied[name] = changes[name]
+			}
+			if err != nil {
+				failures[name] = err
+			}
+			return err
+		})
+	})
+	res.Changed = len(applied) > 0
 	if !res.Changed {
 		fmt.Fprintln(r.Out, "  terraform has nothing to apply: every release already runs these inputs")
-	} else if err := r.step("terraform apply ("+describe(applied)+")", func() error { return r.tfr.Apply(ctx, planFile) }); err != nil {
-		return nil, r.failed(ctx, err, applied, before, varsPath, "the apply failed")
 	}
-
-	readyIn, failures := r.waitAll(ctx, applied)
+	readyIn, rolloutFailures := r.waitAll(ctx, withoutKeys(applied, failures))
+	maps.Copy(failures, rolloutFailures)
 	var rollbackErr error
 	if len(failures) > 0 {
 		undo := map[string]string{}
@@ -220,7 +203,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		if s.RollbackScope == RollbackEnvironment || ctx.Err() != nil {
 			undo = applied
 		}
-		rollbackErr = r.failed(ctx, joinFailures(failures), undo, before, varsPath, "the rollout failed")
+		rollbackErr = r.failed(ctx, joinFailures(failures), undo, before, "the deploy failed")
 		if len(undo) == len(applied) {
 			return nil, rollbackErr
 		}
@@ -253,9 +236,8 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	return res, errors.Join(rollbackErr, smokeErr)
 }
 
-// currentState reads the environment's state: straight from its Secret when it can, else (or
-// when a local state from before the cluster backend waits to be migrated) with terraform,
-// creating the workspace.
+// currentState reads the environment's state: straight from its Secrets when it can, else with
+// terraform (after migrating a local state from before the cluster backend into it).
 func (r *Runner) currentState(ctx context.Context) (State, error) {
 	if !r.hasLocalState() {
 		st, ok, err := r.peekState(ctx)
@@ -263,16 +245,15 @@ func (r *Runner) currentState(ctx context.Context) (State, error) {
 			return st, err
 		}
 	}
-	if err := r.initTerraform(ctx, "deploy"); err != nil {
-		return State{}, err
-	}
-	if _, err := r.readState(ctx, true); err != nil {
-		return State{}, err
+	if r.tfr == nil {
+		if err := r.initTerraform(ctx, "deploy"); err != nil {
+			return State{}, err
+		}
 	}
 	if err := r.migrateLocalState(ctx); err != nil {
 		return State{}, err
 	}
-	return r.readState(ctx, true)
+	return r.readStates(ctx, "deploy")
 }
 
 // changed are the names of the services in changes that run after the deploy.
@@ -581,23 +562,75 @@ func (r *Runner) adoptable(st State, live Live, d *Desired) ([]string, error) {
 	return out, nil
 }
 
-// adopt imports the releases into the state, and says so.
-func (r *Runner) adopt(ctx context.Context, names []string, varsPath string, res *Result) error {
-	for _, name := range names {
-		rel, err := r.helm.Last(name)
-		if err != nil || rel == nil {
-			return fmt.Errorf("release %s to adopt: %v", name, err)
-		}
-		addr := fmt.Sprintf("module.service[%q].helm_release.this", name)
-		if err := r.tfr.Import(ctx, addr, r.S.Namespace+"/"+name, varsPath); err != nil {
-			return err
-		}
-		msg := fmt.Sprintf("adopted release %s (revision %d, %s) into the state of %s: it ran in %s, but the state did not know it",
-			name, rel.Version, rel.Info.Status, r.S.Env, r.S.Namespace)
-		fmt.Fprintf(r.Out, "  %s\n", msg)
-		res.Notes = append(res.Notes, msg)
+// applyService plans and applies one changed service in its workspace (made first for a new
+// service; a release that runs without a state is imported into it first), and reports whether
+// Terraform changed it, and what was adopted. A removed service's workspace is deleted after.
+func (r *Runner) applyService(ctx context.Context, d *Desired, st State, live Live, name, action string, adopt bool) (bool, string, error) {
+	t, err := r.serviceTF(ctx, "deploy", name, !st.Workspaces[name])
+	if err != nil {
+		return false, "", err
 	}
-	return nil
+	var in *ServiceInputs
+	if w, ok := d.Want[name]; ok && action != "removed" {
+		i := w.TerraformInputs()
+		in = &i
+	}
+	vars, err := r.writeServiceVars("deploy", name, in)
+	if err != nil {
+		return false, "", err
+	}
+	note := ""
+	if adopt {
+		if note, err = r.adopt(ctx, t, name, vars); err != nil {
+			return false, "", err
+		}
+	}
+	if r.lockLost() {
+		return false, note, fmt.Errorf("the deploy lock of %s was broken while this run held it (go run mage.go unlock by someone else?): %s was not applied; run deploy again", r.S.Env, name)
+	}
+	// The fingerprints decided that the service changes: plan and apply are one terraform run.
+	// Whether Terraform changed the release is read from the release's revision after.
+	if err := t.ApplyVars(ctx, d.needsRefresh(name, st, live), vars); err != nil {
+		return true, note, err
+	}
+	after, err := r.helm.Last(name)
+	if err != nil {
+		return true, note, err
+	}
+	if rel, ran := live.Releases[name]; ran && after != nil && after.Version == rel.Version {
+		return false, note, nil
+	}
+	if action == "removed" {
+		if err := t.DeleteWorkspace(ctx, r.workspace(name)); err != nil {
+			fmt.Fprintf(r.Out, "  note: the empty workspace %s was left: %v\n", r.workspace(name), err)
+		}
+	}
+	return true, note, nil
+}
+
+// adopt imports a release that runs without a state into the service's workspace, and says so.
+func (r *Runner) adopt(ctx context.Context, t *tf.Runner, name, varsPath string) (string, error) {
+	rel, err := r.helm.Last(name)
+	if err != nil || rel == nil {
+		return "", fmt.Errorf("release %s to adopt: %v", name, err)
+	}
+	addr := fmt.Sprintf("module.service[%q].helm_release.this", name)
+	if err := t.Import(ctx, addr, r.S.Namespace+"/"+name, varsPath); err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("adopted release %s (revision %d, %s) into the state of %s: it ran in %s, but the state did not know it",
+		name, rel.Version, rel.Info.Status, r.S.Env, r.S.Namespace)
+	fmt.Fprintf(r.Out, "  %s\n", msg)
+	return msg, nil
+}
+
+// withoutKeys is m less the keys of drop.
+func withoutKeys[V any](m map[string]string, drop map[string]V) map[string]string {
+	out := maps.Clone(m)
+	for k := range drop {
+		delete(out, k)
+	}
+	return out
 }
 
 // changedServices maps each service the plan changes to what happens to it.
@@ -686,7 +719,7 @@ func (r *Runner) waitAll(ctx context.Context, applied map[string]string) (map[st
 // revision (its secret version with it), a release this run installed is removed, and the
 // Terraform state is refreshed, so that it records what runs. It returns the error to report,
 // naming what was left in what state.
-func (r *Runner) failed(ctx context.Context, cause error, changed map[string]string, before map[string]int, varsPath, what string) error {
+func (r *Runner) failed(ctx context.Context, cause error, changed map[string]string, before map[string]int, what string) error {
 	ctx = context.WithoutCancel(ctx)
 	var report []string
 	for _, name := range slices.Sorted(maps.Keys(changed)) {
@@ -717,9 +750,15 @@ func (r *Runner) failed(ctx context.Context, cause error, changed map[string]str
 			report = append(report, fmt.Sprintf("%s: rolled back to revision %d (its previous values and secret version)", name, prev))
 		}
 	}
-	state := "the Terraform state was refreshed to record what runs"
-	if err := r.tfr.Refresh(ctx, varsPath); err != nil {
-		state = fmt.Sprintf("the Terraform state could not be refreshed (%v); the next deploy or plan refreshes it", err)
+	state := "the Terraform states were refreshed to record what runs"
+	if err := forEach(slices.Sorted(maps.Keys(changed)), func(name string) error {
+		t, ok := r.serviceTFs[name]
+		if !ok {
+			return nil
+		}
+		return t.Refresh(ctx, filepath.Join(r.serviceDataDir("deploy", name), "services.tfvars.json"))
+	}); err != nil {
+		state = fmt.Sprintf("a Terraform state could not be refreshed (%v); the next deploy or plan refreshes it", err)
 	}
 	return fmt.Errorf("%s in %s: %w\n\nwhat was left:\n  %s\n  %s", what, r.S.Env, cause, strings.Join(report, "\n  "), state)
 }

@@ -362,34 +362,17 @@ func (d *Desired) Changes(st State, live Live, confirmRemove []string) map[strin
 	return out
 }
 
-// NeedsRefresh reports whether Terraform must read the releases back before it plans: when a
-// release the state holds does not run what the state recorded (changed behind Terraform's
-// back: a rollback, a failed run, a hand-made upgrade), or when the state holds a release that
-// does not run. Otherwise deploy's own comparison has checked every release against the state
-// with a few list calls, and Terraform plans from the state, reading none back.
-func (d *Desired) NeedsRefresh(st State, live Live, changes map[string]string) bool {
-	for name := range st.Managed {
-		rel, runs := live.Releases[name]
-		if !runs || rel.Status != helmrelease.StatusDeployed || live.runningFingerprint(name) != inputsFingerprint(st.Services[name]) {
-			return true
-		}
+// needsRefresh reports whether Terraform must read the service's release back before it plans:
+// when the state holds it and it does not run what the state recorded (changed behind
+// Terraform's back: a rollback, a failed run, a hand-made upgrade), or does not run at all.
+// Otherwise deploy's own comparison has checked the release against the state with a few list
+// calls, and Terraform plans from the state, reading nothing back.
+func (d *Desired) needsRefresh(name string, st State, live Live) bool {
+	if !st.Managed[name] {
+		return false
 	}
-	return false
-}
-
-// TerraformServices are the inputs Terraform applies: the changed services as desired, the
-// unchanged ones exactly as the state recorded them (so Terraform sees nothing to do there),
-// and the kept ones as they run.
-func (d *Desired) TerraformServices(st State, changes map[string]string) map[string]ServiceInputs {
-	out := maps.Clone(d.Kept)
-	for name, w := range d.Want {
-		if in, ok := st.Services[name]; ok && changes[name] == "" {
-			out[name] = in
-			continue
-		}
-		out[name] = w.TerraformInputs()
-	}
-	return out
+	rel, runs := live.Releases[name]
+	return !runs || rel.Status != helmrelease.StatusDeployed || live.runningFingerprint(name) != inputsFingerprint(st.Services[name])
 }
 
 // mergedAll are the merged values of several services.

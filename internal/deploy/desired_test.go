@@ -84,29 +84,6 @@ func TestChangesFollowTheFingerprintsAndNothingElse(t *testing.T) {
 	}
 }
 
-func TestTerraformGetsTheStatesRecordForUnchangedServicesAndTheDesiredInputsForChangedOnes(t *testing.T) {
-	recorded := inputsWith("aaa")
-	recorded.ImageDigest = "sha256:recorded"
-	d := &Desired{
-		Want: map[string]*Want{
-			"api": {Fingerprint: "aaa", Values: []string{"new"}},
-			"web": {Fingerprint: "bbb", Values: []string{"web values"}},
-		},
-		Kept: map[string]ServiceInputs{"old": inputsWith("ccc")},
-	}
-	st := State{Services: map[string]ServiceInputs{"api": recorded, "web": inputsWith("old")}}
-	got := d.TerraformServices(st, map[string]string{"web": "upgraded"})
-	if got["api"].ImageDigest != "sha256:recorded" {
-		t.Errorf("unchanged api = %+v, want the state's record", got["api"])
-	}
-	if got["web"].Values[0] != "web values" {
-		t.Errorf("changed web = %+v, want its desired inputs", got["web"])
-	}
-	if _, ok := got["old"]; !ok {
-		t.Errorf("kept service old is missing from %v", got)
-	}
-}
-
 func TestInputsFingerprintReadsDeploysOwnDocument(t *testing.T) {
 	if got := inputsFingerprint(inputsWith("abc")); got != "abc" {
 		t.Errorf("inputsFingerprint = %q, want abc", got)

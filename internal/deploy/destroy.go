@@ -57,18 +57,9 @@ func Destroy(ctx context.Context, r *Runner) error {
 	if st.Namespace != "" && st.Namespace != s.Namespace {
 		return fmt.Errorf("environment %s runs in namespace %s (its state says so), not %s: set NAMESPACE=%s to destroy it", s.Env, st.Namespace, s.Namespace, st.Namespace)
 	}
-	if st.Exists && len(st.Services) > 0 {
-		varsPath, err := r.writeVars("deploy", st.Services)
-		if err != nil {
-			return err
-		}
-		plan := filepath.Join(r.dataDir("deploy"), "destroy.tfplan")
-		defer os.Remove(plan)
-		if err := r.step("terraform destroy ("+strings.Join(slices.Sorted(maps.Keys(st.Services)), ", ")+")", func() error {
-			if _, err := r.tfr.Plan(ctx, plan, true, true, varsPath); err != nil {
-				return err
-			}
-			return r.tfr.Apply(ctx, plan)
+	if names := slices.Sorted(maps.Keys(st.Workspaces)); len(names) > 0 {
+		if err := r.step("terraform destroy ("+list(names)+")", func() error {
+			return forEach(names, func(name string) error { return r.destroyService(ctx, name) })
 		}); err != nil {
 			return err
 		}
@@ -87,12 +78,28 @@ func Destroy(ctx context.Context, r *Runner) error {
 			return err
 		}
 	}
-	if st.Exists {
-		if err := r.step("state of "+s.Env, func() error { return r.tfr.DeleteWorkspace(ctx, s.Env) }); err != nil {
-			return err
-		}
-	}
 	return r.forget()
+}
+
+// destroyService destroys what one service's workspace holds, then the workspace.
+func (r *Runner) destroyService(ctx context.Context, name string) error {
+	t, err := r.serviceTF(ctx, "deploy", name, false)
+	if err != nil {
+		return err
+	}
+	vars, err := r.writeServiceVars("deploy", name, nil)
+	if err != nil {
+		return err
+	}
+	plan := filepath.Join(r.serviceDataDir("deploy", name), "destroy.tfplan")
+	defer os.Remove(plan)
+	if _, err := t.Plan(ctx, plan, true, true, vars); err != nil {
+		return err
+	}
+	if err := t.Apply(ctx, plan); err != nil {
+		return err
+	}
+	return t.DeleteWorkspace(ctx, r.workspace(name))
 }
 
 // CheckDestroy runs every check of a destroy that needs no lock, changing nothing: the cluster
@@ -206,7 +213,11 @@ func Unlock(ctx context.Context, r *Runner) error {
 	if _, err := r.CheckNamespace(ctx, "unlock"); err != nil {
 		return err
 	}
-	info, err := lock.Inspect(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease())
+	stateLeases, err := r.stateLeases(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := lock.Inspect(ctx, r.clients, r.S.StateNamespace, r.S.Env, stateLeases)
 	if err != nil {
 		return err
 	}
@@ -215,7 +226,7 @@ func Unlock(ctx context.Context, r *Runner) error {
 		fmt.Fprintf(r.Out, "nothing to unlock in %s\n", r.S.Env)
 		return nil
 	}
-	if err := lock.Break(ctx, r.clients, r.S.StateNamespace, r.S.Env, r.StateLease(), r.Out); err != nil {
+	if err := lock.Break(ctx, r.clients, r.S.StateNamespace, r.S.Env, stateLeases, r.Out); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.Out, "unlocked %s: the next deploy recovers any release the interrupted run left pending\n", r.S.Env)

@@ -3,6 +3,9 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,10 +58,7 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			}
 		}
 		if !ok {
-			if err := r.initTerraform(ctx, "plan"); err != nil {
-				return err
-			}
-			if st, err = r.readState(ctx, false); err != nil {
+			if st, err = r.readStates(ctx, "plan"); err != nil {
 				return err
 			}
 		}
@@ -91,35 +91,54 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			fmt.Fprintf(r.Out, "  %-10s its secrets changed (keys %s): no key left, deploy would mount no secret version\n", name, w.SecretKeys)
 		}
 	}
-	if len(res.Changes) == 0 || !st.Exists {
+	// Terraform's own plan, for each changed service whose workspace exists (a new one is an
+	// install, and making its workspace would be a write). Terraform prints the values documents
+	// of what changes. No SECRET_* value is in them, and no value under a key that reads as a
+	// credential: Resolve refused such a values file before this ran (checkPlaintext), unless
+	// ALLOW_PLAINTEXT_VALUES named the key. A credential under an innocent key, or inside a
+	// config file's text, is not recognised and would be printed.
+	var planned []string
+	for _, name := range slices.Sorted(maps.Keys(res.Changes)) {
+		if st.Workspaces[name] {
+			planned = append(planned, name)
+		}
+	}
+	if len(planned) == 0 {
 		return res, nil
 	}
-	if r.tfr == nil {
-		if err := r.initTerraform(ctx, "plan"); err != nil {
-			return nil, err
-		}
-		if _, err := r.readState(ctx, false); err != nil {
-			return nil, err
-		}
+	if st.Legacy {
+		fmt.Fprintf(r.Out, "  the state of %s is one workspace from before states were kept per service: the next deploy splits it; Terraform's own plan waits until then\n", s.Env)
+		return res, nil
 	}
-	// Terraform prints the values documents of what changes. No SECRET_* value is in them, and
-	// no value under a key that reads as a credential: Resolve refused such a values file before
-	// this ran (checkPlaintext), unless ALLOW_PLAINTEXT_VALUES named the key. A credential under
-	// an innocent key, or inside a config file's text, is not recognised and would be printed.
-	varsPath, err := r.writeVars("plan", d.TerraformServices(st, res.Changes))
-	if err != nil {
-		return nil, err
-	}
-	planFile := filepath.Join(r.dataDir("plan"), "plan.tfplan")
-	defer os.Remove(planFile)
-	err = r.step("terraform plan", func() error {
-		changed, err := r.tfr.Plan(ctx, planFile, false, d.NeedsRefresh(st, live, res.Changes), varsPath)
-		if err != nil || !changed {
+	res.Terraform = map[string]string{}
+	var mu sync.Mutex
+	err = r.step("terraform plan ("+list(planned)+")", func() error {
+		return forEach(planned, func(name string) error {
+			t, err := r.serviceTF(ctx, "plan", name, false)
+			if err != nil {
+				return err
+			}
+			var in *ServiceInputs
+			if w, ok := d.Want[name]; ok && res.Changes[name] != "removed" {
+				i := w.TerraformInputs()
+				in = &i
+			}
+			vars, err := r.writeServiceVars("plan", name, in)
+			if err != nil {
+				return err
+			}
+			planFile := filepath.Join(r.serviceDataDir("plan", name), "plan.tfplan")
+			defer os.Remove(planFile)
+			changed, err := t.Plan(ctx, planFile, false, d.needsRefresh(name, st, live), vars)
+			if err != nil || !changed {
+				return err
+			}
+			changes, err := t.PlanChanges(ctx, planFile)
+			mu.Lock()
+			defer mu.Unlock()
+			maps.Copy(res.Terraform, changedServices(changes))
 			return err
-		}
-		changes, err := r.tfr.PlanChanges(ctx, planFile)
-		res.Terraform = changedServices(changes)
-		return err
+		})
 	})
 	return res, err
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,7 +57,9 @@ type Runner struct {
 	kube        *rest.Config
 	clients     kubernetes.Interface
 	helm        *release.Releases
-	tfr         *tf.Runner
+	tfr         *tf.Runner // on the environment's data directory, initialised once
+	tfMu        sync.Mutex
+	serviceTFs  map[string]*tf.Runner // on each service's workspace (serviceTF)
 	lock        *lock.Lock
 	target      string // "context X, server Y", for messages
 	server      string // the API server's URL
@@ -70,7 +73,8 @@ type Runner struct {
 
 // NewRunner prepares a run of s; out hears its progress.
 func NewRunner(s Settings, out io.Writer, command string) *Runner {
-	return &Runner{S: s, Out: lineprefix.Locked(out), Command: command, cacheDir: filepath.Join(s.RepoRoot, ".cache"), wrote: map[string]string{}}
+	return &Runner{S: s, Out: lineprefix.Locked(out), Command: command, cacheDir: filepath.Join(s.RepoRoot, ".cache"), wrote: map[string]string{},
+		serviceTFs: map[string]*tf.Runner{}}
 }
 
 func (r *Runner) step(name string, fn func() error) error {
@@ -319,11 +323,6 @@ func (r *Runner) releaseLock() {
 	}
 }
 
-// StateLease is the Lease of Terraform's kubernetes backend for this environment's workspace.
-func (r *Runner) StateLease() string {
-	return "lock-tfstate-" + r.S.Env + "-" + r.S.Project
-}
-
 // dataDir is the environment's Terraform data directory, so that runs of two environments in
 // one checkout never share .terraform (nor its selected workspace).
 func (r *Runner) dataDir(kind string) string {
@@ -393,10 +392,15 @@ func (i ServiceInputs) Image() image.Ref {
 	return image.Ref{Repository: i.ImageRepository, Tag: i.ImageTag, Digest: i.ImageDigest}
 }
 
-// State is what the environment's Terraform state says runs.
+// State is what the environment's Terraform states (one workspace per service) say runs.
 type State struct {
-	Exists    bool // the workspace exists
+	Exists    bool // a workspace of the environment exists
 	Namespace string
+	// Workspaces are the services whose workspace exists (it may hold no release any more).
+	Workspaces map[string]bool
+	// Legacy is set while the environment's one workspace from before (<env>) holds releases:
+	// splitLegacy moves them into the services' workspaces.
+	Legacy bool
 	// Services are the inputs each service was last applied with (the services output), for
 	// the services whose release the state holds.
 	Services map[string]ServiceInputs
@@ -408,39 +412,19 @@ type State struct {
 	}
 }
 
-// openState runs terraform init for kind ("deploy" or "plan") and reads the environment's
-// state, as one step of the run.
+// openState reads the environment's state as a writer does, under the lock: a legacy state is
+// split into one per service first.
 func (r *Runner) openState(ctx context.Context, kind string) (State, error) {
 	var st State
-	err := r.step("terraform init, state of "+r.S.Env, func() error {
-		if err := r.initTerraform(ctx, kind); err != nil {
-			return err
-		}
+	err := r.step("state of "+r.S.Env, func() error {
 		var err error
-		st, err = r.readState(ctx, false)
+		st, err = r.currentState(ctx)
 		return err
 	})
-	return st, err
-}
-
-// readState selects the environment's workspace (creating it when create is set) and reads
-// what its state says runs.
-func (r *Runner) readState(ctx context.Context, create bool) (State, error) {
-	var st State
-	exists, err := r.tfr.UseWorkspace(ctx, r.S.Env, create)
-	if err != nil || !exists {
-		return st, err
-	}
-	st.Exists = true
-	outs, err := r.tfr.Outputs(ctx)
 	if err != nil {
 		return st, err
 	}
-	addrs, err := r.tfr.Resources(ctx)
-	if err != nil {
-		return st, err
-	}
-	return st, st.fill(outs, addrs)
+	return r.splitLegacy(ctx, kind, st)
 }
 
 // stashLocalStates moves the states a checkout kept locally before state lived in the cluster
@@ -495,6 +479,9 @@ func (r *Runner) migrateLocalState(ctx context.Context) error {
 	if err := json.Unmarshal(b, &localState); err != nil || len(localState.Resources) == 0 {
 		return os.Remove(local) // empty or unreadable: nothing worth moving
 	}
+	if _, err := r.tfr.UseWorkspace(ctx, r.S.Env, true); err != nil {
+		return err
+	}
 	remote, err := r.tfr.PullState(ctx)
 	if err != nil {
 		return err
@@ -522,9 +509,9 @@ func (r *Runner) migrateLocalState(ctx context.Context) error {
 	return nil
 }
 
-// writeVars writes Terraform's variables for the environment into its data directory. They
+// writeVarsIn writes Terraform's variables of a workspace into its data directory dir. They
 // hold no secret value: secrets reach the pods through a Secret deploy writes itself.
-func (r *Runner) writeVars(kind string, svcs map[string]ServiceInputs) (string, error) {
+func (r *Runner) writeVarsIn(dir string, svcs map[string]ServiceInputs) (string, error) {
 	vars := map[string]any{
 		"environment":     r.S.Env,
 		"namespace":       r.S.Namespace,
@@ -536,6 +523,6 @@ func (r *Runner) writeVars(kind string, svcs map[string]ServiceInputs) (string, 
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(r.dataDir(kind), "services.tfvars.json")
+	path := filepath.Join(dir, "services.tfvars.json")
 	return path, os.WriteFile(path, append(b, '\n'), 0o600)
 }

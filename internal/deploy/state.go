@@ -11,53 +11,57 @@ import (
 	"path/filepath"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// stateSecretName is where Terraform's kubernetes backend keeps a workspace's state:
-// tfstate-<workspace>-<secret_suffix> in the state namespace (its documented naming).
-func (r *Runner) stateSecretName() string {
-	return "tfstate-" + r.S.Env + "-" + r.S.Project
-}
-
-// stateKey is the data key of that Secret, holding the gzip-compressed state JSON.
+// stateKey is the data key of a workspace's Secret, holding the gzip-compressed state JSON.
 const stateKey = "tfstate"
 
-// peekState reads the environment's state straight from the kubernetes backend's Secret: one
-// GET, instead of terraform init, workspace select, output and show (about 4 s, growing with
-// the number of services). ok is false when the state cannot be read this way: another backend
-// (TF_BACKEND_CONFIG), or a Secret in a form this does not know (a chunked state); the caller
-// then reads it with terraform. The state is read only, never written here: Terraform stays
-// the only writer.
+// listBySuffix selects the Secrets and Leases of the kubernetes backend's workspaces of a
+// project (its secret_suffix).
+func listBySuffix(project string) metav1.ListOptions {
+	return metav1.ListOptions{LabelSelector: suffixLabel + "=" + project}
+}
+
+// peekState reads the environment's state straight from the kubernetes backend's Secrets: one
+// list call for all its workspaces, instead of terraform init, workspace select, output and
+// show for each. ok is false when the state cannot be read this way: another backend
+// (TF_BACKEND_CONFIG), or a Secret in a form this does not know; the caller then reads it with
+// terraform. The state is read only, never written here: Terraform stays the only writer.
 func (r *Runner) peekState(ctx context.Context) (st State, ok bool, err error) {
 	if r.S.Backend != "" {
 		return st, false, nil
 	}
-	sec, err := r.clients.CoreV1().Secrets(r.S.StateNamespace).Get(ctx, r.stateSecretName(), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return st, true, nil // no workspace yet: nothing deployed
-	}
+	list, err := r.clients.CoreV1().Secrets(r.S.StateNamespace).List(ctx, listBySuffix(r.S.Project))
 	if err != nil {
-		return st, false, fmt.Errorf("read the state of %s (secret %s/%s): %w", r.S.Env, r.S.StateNamespace, r.stateSecretName(), err)
+		return st, false, fmt.Errorf("read the state of %s (secrets in %s): %w", r.S.Env, r.S.StateNamespace, err)
 	}
-	raw, found := sec.Data[stateKey]
-	if !found {
-		return st, false, nil
+	byWorkspace := map[string]State{}
+	for _, sec := range list.Items {
+		ws := sec.Labels[workspaceLabel]
+		if ws != r.S.Env && serviceOfWorkspace(r.S.Env, ws) == "" {
+			continue
+		}
+		raw, found := sec.Data[stateKey]
+		if !found {
+			return st, false, nil
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return st, false, nil
+		}
+		doc, err := io.ReadAll(zr)
+		if err != nil {
+			return st, false, nil
+		}
+		one, err := parseState(doc)
+		if err != nil {
+			return st, false, nil
+		}
+		byWorkspace[ws] = one
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return st, false, nil
-	}
-	doc, err := io.ReadAll(zr)
-	if err != nil {
-		return st, false, nil
-	}
-	st, err = parseState(doc)
-	if err != nil {
-		return st, false, nil
-	}
-	return st, true, nil
+	st, err = mergeStates(r.S.Env, byWorkspace)
+	return st, err == nil, err
 }
 
 // parseState reads what a Terraform state document (format version 4) says runs: the root

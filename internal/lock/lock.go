@@ -267,10 +267,12 @@ type Info struct {
 	DeployStale string  // why the deploy lock is stale, "" when live or free
 	State       string  // Terraform's lock info (who, operation, since), "" when not held
 	StateSince  time.Time
+	StateHeld   []string // the held Leases of Terraform's locks
 }
 
-// Inspect reads env's locks. stateLease is the Lease of Terraform's kubernetes backend.
-func Inspect(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease string) (Info, error) {
+// Inspect reads env's locks. stateLeases are the Leases of Terraform's kubernetes backend, one
+// per workspace of the environment; State describes the oldest one held.
+func Inspect(ctx context.Context, cs kubernetes.Interface, ns, env string, stateLeases []string) (Info, error) {
 	var info Info
 	leases := cs.CoordinationV1().Leases(ns)
 	if l, err := leases.Get(ctx, LeaseName(env), metav1.GetOptions{}); err == nil {
@@ -279,10 +281,24 @@ func Inspect(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease s
 	} else if !apierrors.IsNotFound(err) {
 		return info, err
 	}
-	if l, err := leases.Get(ctx, stateLease, metav1.GetOptions{}); err == nil && l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity != "" {
-		info.State, info.StateSince = terraformLockInfo(l)
-	} else if err != nil && !apierrors.IsNotFound(err) {
-		return info, err
+	for _, name := range stateLeases {
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return info, err
+		}
+		if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity == "" {
+			continue
+		}
+		info.StateHeld = append(info.StateHeld, name)
+		if what, since := terraformLockInfo(l); info.State == "" || since.Before(info.StateSince) {
+			info.State, info.StateSince = what, since
+		}
+	}
+	if len(info.StateHeld) > 1 {
+		info.State = fmt.Sprintf("%s (and %d more workspaces)", info.State, len(info.StateHeld)-1)
 	}
 	return info, nil
 }
@@ -303,8 +319,8 @@ func terraformLockInfo(l *coordinationv1.Lease) (string, time.Time) {
 // force-unlock` does. It refuses a live deploy lock: unless its holder is plainly gone (Stale),
 // it watches the lease for Expire and refuses if it is renewed. Terraform's lock alone (no
 // deploy lock) is cleared only when it is older than LoneStateLockAge: a plan may hold it.
-func Break(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease string, out io.Writer) error {
-	info, err := Inspect(ctx, cs, ns, env, stateLease)
+func Break(ctx context.Context, cs kubernetes.Interface, ns, env string, stateLeases []string, out io.Writer) error {
+	info, err := Inspect(ctx, cs, ns, env, stateLeases)
 	if err != nil {
 		return err
 	}
@@ -333,15 +349,15 @@ func Break(ctx context.Context, cs kubernetes.Interface, ns, env, stateLease str
 			return fmt.Errorf("remove the deploy lock %s/%s: %w", ns, LeaseName(env), err)
 		}
 	}
-	if info.State != "" {
-		l, err := leases.Get(ctx, stateLease, metav1.GetOptions{})
+	for _, name := range info.StateHeld {
+		l, err := leases.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
 		l.Spec.HolderIdentity = nil
 		delete(l.Annotations, "app.terraform.io/lock-info")
 		if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("clear Terraform's state lock %s/%s: %w", ns, stateLease, err)
+			return fmt.Errorf("clear Terraform's state lock %s/%s: %w", ns, name, err)
 		}
 	}
 	return nil

@@ -240,7 +240,7 @@ func TestBreakRefusesALiveLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(l.Release)
-	err = Break(t.Context(), cs, ns, "dev", stateLease, io.Discard)
+	err = Break(t.Context(), cs, ns, "dev", []string{stateLease}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "its heartbeat is live: a deploy is running; wait for it to end") {
 		t.Fatalf("Break of a live lock = %v, want a refusal", err)
 	}
@@ -257,7 +257,7 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 	gone := other(hostname(t), gonePID(t))
 	cs := fake.NewClientset(lease(gone, time.Now()), terraformLease())
 
-	info, err := Inspect(t.Context(), cs, ns, "dev", stateLease)
+	info, err := Inspect(t.Context(), cs, ns, "dev", []string{stateLease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 		t.Errorf("Describe = %q", d)
 	}
 
-	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
+	if err := Break(t.Context(), cs, ns, "dev", []string{stateLease}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cs.CoordinationV1().Leases(ns).Get(t.Context(), LeaseName("dev"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
@@ -288,7 +288,7 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 		t.Error("Terraform's lock info is still there")
 	}
 
-	info, err = Inspect(t.Context(), cs, ns, "dev", stateLease)
+	info, err = Inspect(t.Context(), cs, ns, "dev", []string{stateLease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestBreakRemovesAStaleLockAndClearsTerraformsLock(t *testing.T) {
 		t.Errorf("after Break: %+v, %q", info, info.Describe("dev"))
 	}
 	// Breaking free locks is harmless.
-	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
+	if err := Break(t.Context(), cs, ns, "dev", []string{stateLease}, io.Discard); err != nil {
 		t.Errorf("Break of free locks = %v", err)
 	}
 }
@@ -321,11 +321,11 @@ func TestALoneStateLockIsClearedOnlyWhenOld(t *testing.T) {
 		"Created": time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)})
 	young.Annotations["app.terraform.io/lock-info"] = string(info)
 	cs := fake.NewClientset(young)
-	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err == nil || !strings.Contains(err.Error(), "a plan or a terraform command may be running") {
+	if err := Break(t.Context(), cs, ns, "dev", []string{stateLease}, io.Discard); err == nil || !strings.Contains(err.Error(), "a plan or a terraform command may be running") {
 		t.Errorf("Break of a young lone state lock = %v, want a refusal", err)
 	}
 	cs = fake.NewClientset(terraformLease()) // created in 2026-01-02: old
-	if err := Break(t.Context(), cs, ns, "dev", stateLease, io.Discard); err != nil {
+	if err := Break(t.Context(), cs, ns, "dev", []string{stateLease}, io.Discard); err != nil {
 		t.Errorf("Break of an old lone state lock = %v", err)
 	}
 }

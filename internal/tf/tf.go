@@ -105,6 +105,7 @@ type Runner struct {
 	env   map[string]string
 	force <-chan struct{}
 	name  string // the terraform binary's file name, to find its processes
+	opts  Options
 }
 
 // New prepares terraform. The process environment is passed on (terraform-exec's SetEnv
@@ -148,7 +149,7 @@ func New(o Options) (*Runner, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	r := &Runner{tf: t, out: lineprefix.New(out, o.Prefix), env: env, force: o.Force, name: filepath.Base(o.ExecPath)}
+	r := &Runner{tf: t, out: lineprefix.New(out, o.Prefix), env: env, force: o.Force, name: filepath.Base(o.ExecPath), opts: o}
 	if err := r.setEnv(); err != nil {
 		return nil, err
 	}
@@ -196,6 +197,43 @@ func providerHint(err error) string {
 		return "\nhint: the hashicorp/helm provider could not be installed; with no access to the Terraform registry, point TF_PROVIDER_MIRROR at a filesystem mirror that holds it (see README, \"Terraform provider\")"
 	}
 	return ""
+}
+
+// ForWorkspace returns a runner of the same root module on workspace, in a data directory of
+// its own (dataDir) set up from this runner's initialised one without another init: the backend
+// settings copied, the modules and providers linked, the workspace selected. Runners of
+// different workspaces can then run at once. The workspace must exist, or be created with
+// UseWorkspace.
+func (r *Runner) ForWorkspace(dataDir, workspace, prefix string) (*Runner, error) {
+	base := r.opts.DataDir
+	if base == "" {
+		return nil, errors.New("tf: ForWorkspace needs a runner with a data directory")
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	backend, err := os.ReadFile(filepath.Join(base, "terraform.tfstate"))
+	if err != nil {
+		return nil, fmt.Errorf("tf: the data directory %s is not initialised: %w", base, err)
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "terraform.tfstate"), backend, 0o600); err != nil {
+		return nil, err
+	}
+	for _, sub := range []string{"modules", "providers"} {
+		link := filepath.Join(dataDir, sub)
+		if err := os.RemoveAll(link); err != nil {
+			return nil, err
+		}
+		if err := os.Symlink(filepath.Join(base, sub), link); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "environment"), []byte(workspace), 0o600); err != nil {
+		return nil, err
+	}
+	o := r.opts
+	o.DataDir, o.Prefix = dataDir, prefix
+	return New(o)
 }
 
 // Workspaces lists the backend's workspaces, and the selected one.
@@ -310,6 +348,22 @@ func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, er
 func (r *Runner) Apply(ctx context.Context, planFile string) error {
 	return r.run(ctx, func(ctx context.Context) error {
 		if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")); err != nil {
+			return fmt.Errorf("terraform apply: %w", err)
+		}
+		return nil
+	})
+}
+
+// ApplyVars plans and applies in one terraform run (apply -auto-approve), for a caller that has
+// decided what must change itself: a second process, provider start and state read fewer than
+// Plan then Apply. Without refresh, Terraform reads no resource back first.
+func (r *Runner) ApplyVars(ctx context.Context, refresh bool, varFiles ...string) error {
+	opts := []tfexec.ApplyOption{tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
+	for _, f := range varFiles {
+		opts = append(opts, tfexec.VarFile(f))
+	}
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Apply(ctx, opts...); err != nil {
 			return fmt.Errorf("terraform apply: %w", err)
 		}
 		return nil

@@ -176,19 +176,19 @@ func namespaceSecrets(t *testing.T, ns string) map[string]string {
 	return out
 }
 
-// stateSerial is dev's Terraform state serial and its Secret's resource version.
+// stateSerial is the serial and the Secret's resource version of each of dev's Terraform states.
 func stateSerial(t *testing.T, p *project) string {
 	t.Helper()
-	sec, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(t.Context(), "tfstate-dev-"+p.name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	out := map[string]any{}
+	for _, sec := range p.stateSecrets(t, "dev") {
+		var doc struct {
+			Serial int `json:"serial"`
+		}
+		if err := json.Unmarshal(gunzipBytes(t, sec.Data["tfstate"]), &doc); err != nil {
+			t.Fatal(err)
+		}
+		out[sec.Name] = map[string]any{"serial": doc.Serial, "resourceVersion": sec.ResourceVersion}
 	}
-	var doc struct {
-		Serial int `json:"serial"`
-	}
-	if err := json.Unmarshal(gunzipBytes(t, sec.Data["tfstate"]), &doc); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := json.Marshal(map[string]any{"serial": doc.Serial, "resourceVersion": sec.ResourceVersion})
+	b, _ := json.Marshal(out)
 	return string(b)
 }

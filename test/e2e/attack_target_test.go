@@ -191,12 +191,11 @@ func snapshot(t *testing.T, p *project, ns string) string {
 	for _, s := range rels.Items {
 		names = append(names, s.Name+"="+s.Labels["status"])
 	}
-	state, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(ctx, "tfstate-dev-"+p.name, metav1.GetOptions{})
-	rv := "none"
-	if err == nil {
-		rv = state.ResourceVersion
+	states := map[string]string{}
+	for _, sec := range p.stateSecrets(t, "dev") {
+		states[sec.Name] = sec.ResourceVersion
 	}
-	b, _ := json.Marshal(map[string]any{"labels": n.Labels, "annotations": n.Annotations, "releases": names, "state": rv})
+	b, _ := json.Marshal(map[string]any{"labels": n.Labels, "annotations": n.Annotations, "releases": names, "states": states})
 	return string(b)
 }
 

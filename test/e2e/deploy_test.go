@@ -327,11 +327,13 @@ func checkSecretsOnlyInTheirSecret(t *testing.T, p *project, ns string, want map
 			}
 		}
 	}
-	state, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(ctx, "tfstate-dev-"+p.name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("the Terraform state of dev in the cluster: %v", err)
+	states := p.stateSecrets(t, "dev")
+	if len(states) == 0 {
+		t.Fatal("no Terraform state of dev in the cluster")
 	}
-	leaks("the Terraform state", gunzip(t, state.Data["tfstate"]))
+	for _, state := range states {
+		leaks("the Terraform state "+state.Name, gunzip(t, state.Data["tfstate"]))
+	}
 	records, err := lab.clients.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm"})
 	if err != nil || len(records.Items) == 0 {
 		t.Fatalf("Helm release records: %v", err)
@@ -476,8 +478,8 @@ func checkRunsAgain(t *testing.T, ns string) {
 // checkNothingLeft: the environment's namespace, secret versions and Terraform state are gone.
 func checkNothingLeft(t *testing.T, p *project, env string) {
 	t.Helper()
-	if _, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(t.Context(), "tfstate-"+env+"-"+p.name, metav1.GetOptions{}); err == nil {
-		t.Errorf("the Terraform state of %s is still in the cluster after destroy", env)
+	for _, state := range p.stateSecrets(t, env) {
+		t.Errorf("the Terraform state %s of %s is still in the cluster after destroy", state.Name, env)
 	}
 	left, err := lab.clients.CoreV1().Secrets("").List(t.Context(), metav1.ListOptions{LabelSelector: "dtap.dev/secret-of,dtap.dev/environment=" + env})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -47,6 +48,23 @@ func newProject(t *testing.T, name string) *project {
 
 func (p *project) ns(env string) string { return p.name + "-" + env }
 func (p *project) stateNS() string      { return p.name + "-system" }
+
+// stateSecrets are env's Terraform states in the cluster: the Secret of each service's workspace
+// (<env>.<service>), and of the environment's one workspace from before, if any.
+func (p *project) stateSecrets(t *testing.T, env string) []corev1.Secret {
+	t.Helper()
+	list, err := lab.clients.CoreV1().Secrets(p.stateNS()).List(context.Background(), metav1.ListOptions{LabelSelector: "tfstateSecretSuffix=" + p.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Secret
+	for _, s := range list.Items {
+		if ws := s.Labels["tfstateWorkspace"]; ws == env || strings.HasPrefix(ws, env+".") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // getenv is the project's variables, then extra, over the process environment.
 func (p *project) getenv(extra map[string]string) deploy.Getenv {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,8 +64,10 @@ func TestStateLivesWithTheCluster(t *testing.T) {
 
 	t.Run("a lost state is rebuilt by adopting what runs", func(t *testing.T) {
 		before := podUIDs(t, ns, "api")
-		if err := lab.clients.CoreV1().Secrets(p.stateNS()).Delete(t.Context(), "tfstate-dev-"+p.name, metav1.DeleteOptions{}); err != nil {
-			t.Fatal(err)
+		for _, state := range p.stateSecrets(t, "dev") {
+			if err := lab.clients.CoreV1().Secrets(p.stateNS()).Delete(t.Context(), state.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		res, _, err := p.deploy(cloneA, "dev", nil)
 		if err != nil {
@@ -113,8 +116,9 @@ func TestStateLivesWithTheCluster(t *testing.T) {
 
 	t.Run("local state from before the monorepo moves into the cluster once", func(t *testing.T) {
 		// What an older checkout kept: terraform/terraform.tfstate.d/dev/terraform.tfstate, with
-		// the one release at module.app. It is made from the cluster's state of dev, moved back.
-		raw, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(t.Context(), "tfstate-dev-"+p.name, metav1.GetOptions{})
+		// the one release at module.app. It is made from the cluster's state of api in dev,
+		// moved back.
+		raw, err := lab.clients.CoreV1().Secrets(p.stateNS()).Get(t.Context(), "tfstate-dev.api-"+p.name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +145,7 @@ func TestStateLivesWithTheCluster(t *testing.T) {
 		if err := os.WriteFile(local, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := lab.clients.CoreV1().Secrets(p.stateNS()).Delete(t.Context(), "tfstate-dev-"+p.name, metav1.DeleteOptions{}); err != nil {
+		if err := lab.clients.CoreV1().Secrets(p.stateNS()).Delete(t.Context(), "tfstate-dev.api-"+p.name, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		before, apiRevision := podUIDs(t, ns, "api"), revisionOf(t, ns, "api")
@@ -163,6 +167,18 @@ func TestStateLivesWithTheCluster(t *testing.T) {
 		}
 		if got := revisionOf(t, ns, "api"); got != apiRevision {
 			t.Errorf("api's revision %d -> %d: the migration changed the release", apiRevision, got)
+		}
+		// The one state of dev it went into first was split into the services' own.
+		if !strings.Contains(out, "dev now has one Terraform state per service (api)") {
+			t.Errorf("the deploy does not say it split dev's one state:\n%s", out)
+		}
+		var names []string
+		for _, sec := range p.stateSecrets(t, "dev") {
+			names = append(names, sec.Name)
+		}
+		slices.Sort(names)
+		if want := []string{"tfstate-dev.api-" + p.name, "tfstate-dev.status-" + p.name}; !slices.Equal(names, want) {
+			t.Errorf("dev's states after the split: %v, want %v", names, want)
 		}
 	})
 }
