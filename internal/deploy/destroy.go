@@ -91,12 +91,7 @@ func (r *Runner) destroyService(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	plan := filepath.Join(r.serviceDataDir("deploy", name), "destroy.tfplan")
-	defer os.Remove(plan)
-	if _, err := t.Plan(ctx, plan, true, true, vars); err != nil {
-		return err
-	}
-	if err := t.Apply(ctx, plan); err != nil {
+	if err := t.Destroy(ctx, vars); err != nil {
 		return err
 	}
 	return t.DeleteWorkspace(ctx, r.workspace(name))

@@ -16,9 +16,10 @@
 // bench<N>-system, on the shared cluster), it runs one after the other:
 //
 //	deploy dev         first deploy: build, publish, install, every service ready
-//	deploy dev         again, nothing changed
-//	deploy dev         after a one-line commit to one service (s01; api at N=2): one rebuilt and rolled
-//	plan dev           nothing changed
+//	deploy dev         again, nothing changed (three times: the median counts)
+//	deploy dev         after a one-line commit to one service (s01; api at N=2): one rebuilt and
+//	                   rolled (three changes, one after the other: the median counts)
+//	plan dev           nothing changed (three times: the median counts)
 //	destroy -env=dev
 //
 // Before each N's steps, `go run mage.go kind:up` (`services` when the target is another
@@ -144,14 +145,25 @@ type step struct {
 	row      string   // the table's
 	progress string   // the progress line's
 	args     []string // after `go run mage.go`
+	repeated bool     // run Repeats times, the median counts: a run of a second or so varies
 }
 
 var steps = []step{
-	{"first-deploy", "first deploy dev", "deploy dev (first)", []string{"deploy", "dev"}},
-	{"no-change-deploy", "no-change deploy dev", "deploy dev (no change)", []string{"deploy", "dev"}},
-	{"one-service-change", "one-service change to ready", "deploy dev (one-line change to %s)", []string{"deploy", "dev"}},
-	{"plan", "plan dev (no change)", "plan dev (no change)", []string{"plan", "dev"}},
-	{"destroy", "destroy -env=dev", "destroy -env=dev", []string{"destroy", "-env=dev"}},
+	{"first-deploy", "first deploy dev", "deploy dev (first)", []string{"deploy", "dev"}, false},
+	{"no-change-deploy", "no-change deploy dev", "deploy dev (no change)", []string{"deploy", "dev"}, true},
+	{"one-service-change", "one-service change to ready", "deploy dev (one-line change to %s)", []string{"deploy", "dev"}, true},
+	{"plan", "plan dev (no change)", "plan dev (no change)", []string{"plan", "dev"}, true},
+	{"destroy", "destroy -env=dev", "destroy -env=dev", []string{"destroy", "-env=dev"}, false},
+}
+
+// Repeats is how many times each short step runs; the table gives the median.
+const Repeats = 3
+
+// median of a few durations (the middle one; the lower middle of an even count).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)/2]
 }
 
 // changeStep is the index of the step that follows the one-line change.
@@ -347,16 +359,32 @@ func (b *bench) runN(ctx context.Context, n int) Result {
 		label := s.progress
 		if i == changeStep {
 			label = fmt.Sprintf(s.progress, prep.Changed)
-			if err := Change(ctx, dir, prep.Changed, time.Now()); err != nil {
-				return fail("the one-line change to %s: %v", prep.Changed, err)
+		}
+		runs := 1
+		if s.repeated {
+			runs = Repeats
+		}
+		var (
+			took []time.Duration
+			err  error
+			log  string
+			d    time.Duration
+		)
+		for run := 1; run <= runs && err == nil; run++ {
+			if i == changeStep {
+				if err := Change(ctx, dir, prep.Changed, time.Now()); err != nil {
+					return fail("the one-line change to %s: %v", prep.Changed, err)
+				}
+			}
+			log = filepath.Join(b.logs, fmt.Sprintf("%s-%d-%s-%d.log", project, i+1, s.key, run))
+			fmt.Fprintf(b.o.Out, "N=%d: %s ... ", n, label)
+			if d, err = b.step(ctx, dir, env, s.args, log); err == nil {
+				took = append(took, d)
+				fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
 			}
 		}
-		log := filepath.Join(b.logs, fmt.Sprintf("%s-%d-%s.log", project, i+1, s.key))
-		fmt.Fprintf(b.o.Out, "N=%d: %s ... ", n, label)
-		d, err := b.step(ctx, dir, env, s.args, log)
 		if err == nil {
-			res.Times[s.key] = d
-			fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
+			res.Times[s.key] = median(took)
 			continue
 		}
 		res.Failed = s.key
@@ -502,7 +530,7 @@ func envValue(env []string, key string) string {
 // time to the smallest's.
 func (r *Report) Write(w io.Writer) {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "deploy benchmark: %s, %d cores, go run mage.go as typed (wall clock)\n", r.Target, r.Cores)
+	fmt.Fprintf(&buf, "deploy benchmark: %s, %d cores, go run mage.go as typed (wall clock; no-change, change and plan: the median of %d runs)\n", r.Target, r.Cores, Repeats)
 	fmt.Fprintf(&buf, "%-32s", "step")
 	for _, res := range r.Results {
 		fmt.Fprintf(&buf, " %9s", fmt.Sprintf("N=%d", res.N))
@@ -576,7 +604,7 @@ func generatedRange(names []string) string {
 }
 
 func seconds(d time.Duration) string {
-	return fmt.Sprintf("%.1fs", d.Seconds())
+	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
 func joinInts(xs []int, sep string) string {

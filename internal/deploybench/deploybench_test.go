@@ -367,12 +367,12 @@ func TestWritePrintsOneColumnPerNAndTheRatioOfTheLargestToTheSmallest(t *testing
 	r.Write(&out)
 	got := out.String()
 	for _, want := range []string{
-		"deploy benchmark: embedded cluster, 2 cores, go run mage.go as typed (wall clock)\n",
+		"deploy benchmark: embedded cluster, 2 cores, go run mage.go as typed (wall clock; no-change, change and plan: the median of 3 runs)\n",
 		"step                                   N=2      N=50     N=50/N=2\n",
-		"first deploy dev                     30.0s     90.0s         3.00\n",
-		"no-change deploy dev                  3.0s      6.0s         2.00\n",
-		"one-service change to ready          12.0s    failed            -\n",
-		"destroy -env=dev                     10.0s         -            -\n",
+		"first deploy dev                    30.00s    90.00s         3.00\n",
+		"no-change deploy dev                 3.00s     6.00s         2.00\n",
+		"one-service change to ready         12.00s    failed            -\n",
+		"destroy -env=dev                    10.00s         -            -\n",
 		"machine: 2 cores (nproc), go version go1.26.8 linux/amd64\n",
 		"N=50: 2 of the checkout's services and 48 generated (s01..s48); the one-line change was to s01",
 	} {
@@ -429,6 +429,23 @@ func (f *fake) calls(t *testing.T) []string {
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
+// runsOf is how many times the benchmark runs a step.
+func runsOf(s step) []int {
+	if s.repeated {
+		return make([]int, Repeats)
+	}
+	return make([]int, 1)
+}
+
+func TestMedianIsTheMiddleRun(t *testing.T) {
+	if got := median([]time.Duration{3, 1, 2}); got != 2 {
+		t.Errorf("median(3,1,2) = %v, want 2", got)
+	}
+	if got := median([]time.Duration{5}); got != 5 {
+		t.Errorf("median(5) = %v, want 5", got)
+	}
+}
+
 func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 	f := newFake(t, []int{2, 3})
 	f.opts.Keep = true
@@ -441,7 +458,9 @@ func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 	for _, n := range []string{"2", "3"} {
 		want = append(want, "bench"+n+" bench"+n+" run mage.go kind:up")
 		for _, s := range steps {
-			want = append(want, "bench"+n+" bench"+n+" run mage.go "+strings.Join(s.args, " "))
+			for range runsOf(s) {
+				want = append(want, "bench"+n+" bench"+n+" run mage.go "+strings.Join(s.args, " "))
+			}
 		}
 	}
 	if got := f.calls(t); !slices.Equal(got, want) {
@@ -463,7 +482,11 @@ func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 	if got := git(t, dirs[0], "log", "-1", "--format=%s"); got != "bench: a one-line change to s01" {
 		t.Errorf("the last commit of N=3's copy is %q", got)
 	}
-	logs, _ := filepath.Glob(filepath.Join(f.tmp, "deploybench-*", "logs", "bench3-1-first-deploy.log"))
+	changes, _ := strconv.Atoi(git(t, dirs[0], "rev-list", "--count", "--grep=bench: a one-line change to s01", "HEAD"))
+	if changes != Repeats {
+		t.Errorf("N=3's copy has %d one-line changes, want one per run of the step, %d", changes, Repeats)
+	}
+	logs, _ := filepath.Glob(filepath.Join(f.tmp, "deploybench-*", "logs", "bench3-1-first-deploy-1.log"))
 	if len(logs) != 1 {
 		t.Fatalf("no log of N=3's first deploy")
 	}
@@ -480,7 +503,7 @@ func TestAFailingStepEndsItsNAfterDestroyAndTheRunFailsAtTheEnd(t *testing.T) {
 	}
 	var want []string
 	for _, n := range []string{"2", "3"} {
-		for _, a := range []string{"kind:up", "deploy dev", "deploy dev", "deploy dev", "plan dev", "destroy -env=dev"} {
+		for _, a := range []string{"kind:up", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "plan dev", "destroy -env=dev"} {
 			want = append(want, "bench"+n+" bench"+n+" run mage.go "+a)
 		}
 	}

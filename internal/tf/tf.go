@@ -277,11 +277,19 @@ func (r *Runner) UseWorkspace(ctx context.Context, name string, create bool) (bo
 	return true, nil
 }
 
-// DeleteWorkspace deletes a workspace and its state; the default workspace is selected first.
+// DeleteWorkspace deletes a workspace and its state; the default workspace is selected first
+// (written into the data directory's selection, which is all `workspace select` does after
+// checking that the workspace exists: default always does).
 func (r *Runner) DeleteWorkspace(ctx context.Context, name string) error {
 	return r.run(ctx, func(ctx context.Context) error {
-		if err := r.tf.WorkspaceSelect(ctx, "default"); err != nil {
-			return fmt.Errorf("terraform workspace select default: %w", err)
+		selected := false
+		if r.opts.DataDir != "" {
+			selected = os.WriteFile(filepath.Join(r.opts.DataDir, "environment"), []byte("default"), 0o600) == nil
+		}
+		if !selected {
+			if err := r.tf.WorkspaceSelect(ctx, "default"); err != nil {
+				return fmt.Errorf("terraform workspace select default: %w", err)
+			}
 		}
 		if err := r.tf.WorkspaceDelete(ctx, name, tfexec.Force(true)); err != nil {
 			return fmt.Errorf("terraform workspace delete %s: %w", name, err)
@@ -365,6 +373,21 @@ func (r *Runner) ApplyVars(ctx context.Context, refresh bool, varFiles ...string
 	return r.run(ctx, func(ctx context.Context) error {
 		if err := r.tf.Apply(ctx, opts...); err != nil {
 			return fmt.Errorf("terraform apply: %w", err)
+		}
+		return nil
+	})
+}
+
+// Destroy destroys everything the current workspace's state holds, planned and applied in one
+// run (destroy -auto-approve).
+func (r *Runner) Destroy(ctx context.Context, varFiles ...string) error {
+	opts := []tfexec.DestroyOption{tfexec.LockTimeout("60s")}
+	for _, f := range varFiles {
+		opts = append(opts, tfexec.VarFile(f))
+	}
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Destroy(ctx, opts...); err != nil {
+			return fmt.Errorf("terraform destroy: %w", err)
 		}
 		return nil
 	})
