@@ -120,6 +120,46 @@ func TestAServiceThatCrashesIsRolledBackAlone(t *testing.T) {
 	}
 }
 
+// TestATransientStartFailureIsRetriedNotRolledBack deploys several services for the first time,
+// one of which fails its first start with exit code 128, the code the runtime gives a container
+// it could not start (runc's "unable to freeze" under load): the kubelet restarts it, and the
+// deploy succeeds with every service installed.
+func TestATransientStartFailureIsRetriedNotRolledBack(t *testing.T) {
+	p := newProject(t, "hiccup")
+	clone := workCopy(t)
+	addService(t, clone, "hello", "")
+	// /dev/shm is the pod's own tmpfs, writable under a read-only root and kept across the
+	// restarts of its containers: the first start alone fails.
+	addService(t, clone, "flaky", `func init() {
+	if len(os.Args) == 1 {
+		if _, err := os.Stat("/dev/shm/started"); err != nil {
+			_ = os.WriteFile("/dev/shm/started", nil, 0o600)
+			println("failing the first start, as the runtime does when it cannot start a container")
+			os.Exit(128)
+		}
+	}
+}`)
+	git(t, clone, "add", "-A")
+	git(t, clone, "commit", "-q", "-m", "two more services, one failing its first start")
+	res, _, err := p.deploy(clone, "dev", nil)
+	if err != nil {
+		t.Fatalf("deploy with one transient start failure: %v", err)
+	}
+	for _, row := range res.Rows {
+		if row.Change != "installed" {
+			t.Errorf("%s: %q in the summary, want installed", row.Service, row.Change)
+		}
+	}
+	pods, err := lab.clients.CoreV1().Pods(p.ns("dev")).List(t.Context(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=flaky,app.kubernetes.io/component=server"})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("flaky's pods: %v (%d)", err, len(pods.Items))
+	}
+	c := pods.Items[0].Status.ContainerStatuses[0]
+	if last := c.LastTerminationState.Terminated; c.RestartCount < 1 || last == nil || last.ExitCode != 128 {
+		t.Errorf("flaky restarted %d times, last termination %+v: the failure was not injected as meant", c.RestartCount, last)
+	}
+}
+
 // addService writes services/<name> into a clone: a one-line main over the kit, with extra Go
 // code of its own, and a deploy description without a public route.
 func addService(t *testing.T, clone, name, extra string) {
