@@ -69,7 +69,7 @@ func (r *Runner) serviceTF(ctx context.Context, kind, svc string, create bool) (
 	}
 	r.tfMu.Unlock()
 	if create {
-		if _, err := t.UseWorkspace(ctx, r.workspace(svc), true); err != nil {
+		if err := t.NewWorkspace(ctx, r.workspace(svc)); err != nil {
 			return nil, err
 		}
 	}

@@ -277,6 +277,25 @@ func (r *Runner) UseWorkspace(ctx context.Context, name string, create bool) (bo
 	return true, nil
 }
 
+// NewWorkspace creates workspace name and selects it; one that exists already is selected.
+// One terraform run, where UseWorkspace lists the workspaces first.
+func (r *Runner) NewWorkspace(ctx context.Context, name string) error {
+	err := r.run(ctx, func(ctx context.Context) error {
+		defer r.quiet()()
+		return r.tf.WorkspaceNew(ctx, name)
+	})
+	if err == nil {
+		return nil
+	}
+	if !strings.Contains(err.Error(), "already exists") {
+		return fmt.Errorf("terraform workspace new %s: %w", name, err)
+	}
+	if err := r.run(ctx, func(ctx context.Context) error { return r.tf.WorkspaceSelect(ctx, name) }); err != nil {
+		return fmt.Errorf("terraform workspace select %s: %w", name, err)
+	}
+	return nil
+}
+
 // DeleteWorkspace deletes a workspace and its state; the default workspace is selected first
 // (written into the data directory's selection, which is all `workspace select` does after
 // checking that the workspace exists: default always does).

@@ -99,7 +99,7 @@ func TestKilledAndInterruptedRunsLeaveNothingPending(t *testing.T) {
 			t.Fatal(err)
 		}
 		cmd, out := p.mage(repoRoot, map[string]string{"VALUES_FILES": values}, "deploy", "dev")
-		waitFor(t, out, "==> terraform apply", 3*time.Minute)
+		waitFor(t, out, "==> terraform plan and apply", 3*time.Minute)
 		// Mid-apply: once terraform has started its helm provider plugin, which is killed too.
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 			if slices.ContainsFunc(descendants(cmd.Process.Pid), func(pid int) bool { return strings.Contains(commandLine(pid), "terraform-provider-helm") }) {
