@@ -101,7 +101,7 @@ func ValuesOf(c *helmchart.Chart, chartDir, env string, extraFiles ...string) (m
 func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, extraFiles []string) (map[string]any, error) {
 	user := map[string]any{}
 	for _, f := range append([]string{environments.ValuesFile(chartDir, env)}, extraFiles...) {
-		v, err := chartutil.ReadValuesFile(f)
+		v, err := readValuesFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("read values file %s: %w", f, err)
 		}
@@ -116,6 +116,30 @@ func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, 
 		return nil, fmt.Errorf("values of %s do not match %s/values.schema.json:\n%w", env, chartDir, err)
 	}
 	return vals, nil
+}
+
+// parsed are values files already parsed, by their content's digest: the environment's file is
+// merged into the values of every service of a run. Entries are never changed (mergeMaps and
+// Helm's coalescing copy what they change).
+var parsed sync.Map // [sha256.Size]byte -> map[string]any
+
+// readValuesFile reads a values file as chartutil.ReadValuesFile does, parsing each content once
+// per process.
+func readValuesFile(path string) (map[string]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	key := sha256.Sum256(b)
+	if v, ok := parsed.Load(key); ok {
+		return v.(map[string]any), nil
+	}
+	v, err := chartutil.ReadValues(b)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Store(key, map[string]any(v))
+	return v, nil
 }
 
 // validators are the compiled schemas, by the schema's digest: compiling the chart's schema

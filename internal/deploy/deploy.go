@@ -97,11 +97,17 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		live Live
 	)
 	if err := r.step("state of "+s.Env+" and what runs in "+s.Namespace, func() error {
+		// Two independent reads: the state's one list call and what runs (three lists), at once.
+		var stateErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			st, stateErr = r.currentState(ctx)
+		}()
 		var err error
-		if st, err = r.currentState(ctx); err != nil {
-			return err
-		}
-		if live, err = r.observe(ctx); err != nil {
+		live, err = r.observe(ctx)
+		<-done
+		if err = errors.Join(stateErr, err); err != nil {
 			return err
 		}
 		if recovered, err := r.recoverPending(live, res); err != nil || !recovered {

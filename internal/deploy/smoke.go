@@ -100,13 +100,21 @@ func topLevelStrings(r io.Reader) (map[string]any, error) {
 	return out, nil
 }
 
-// answers waits until base answers /readyz with 200, for at most timeout.
+// answers waits until base answers HTTP at all, for at most timeout: the port is programmed
+// and reaches the service. Any status counts: during a rollout the old pod, draining, answers
+// /readyz with 503 until kube-proxy drops its endpoint, and the new one has passed the smoke
+// check through its port-forward already.
 func answers(ctx context.Context, base string, timeout time.Duration) error {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := expect200(ctx, client, base+server.PathReadyz, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+server.PathReadyz, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
 		if err == nil {
+			resp.Body.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {
