@@ -59,7 +59,7 @@ func Destroy(ctx context.Context, r *Runner) error {
 	}
 	if names := slices.Sorted(maps.Keys(st.Workspaces)); len(names) > 0 {
 		if err := r.step("terraform destroy ("+list(names)+")", func() error {
-			return forEach(names, func(name string) error { return r.destroyService(ctx, name) })
+			return forEach(names, func(name string) error { return r.destroyService(ctx, st, name) })
 		}); err != nil {
 			return err
 		}
@@ -81,17 +81,25 @@ func Destroy(ctx context.Context, r *Runner) error {
 	return r.forget()
 }
 
-// destroyService destroys what one service's workspace holds, then the workspace.
-func (r *Runner) destroyService(ctx context.Context, name string) error {
+// destroyService removes one service's release, then its workspace. A workspace that holds
+// nothing but the service's Helm release (what the module makes) has it uninstalled with the
+// Helm SDK in this process, as Terraform's provider would: a terraform destroy starts Terraform
+// and its provider for each service, a second or more of CPU each, minutes for dozens. Terraform
+// still deletes the workspace; a state that holds more is destroyed by Terraform.
+func (r *Runner) destroyService(ctx context.Context, st State, name string) error {
 	t, err := r.serviceTF(ctx, "deploy", name, false)
 	if err != nil {
 		return err
 	}
-	vars, err := r.writeServiceVars("deploy", name, nil)
-	if err != nil {
-		return err
-	}
-	if err := t.Destroy(ctx, vars); err != nil {
+	if st.Managed[name] && st.Other[name] {
+		vars, err := r.writeServiceVars("deploy", name, nil)
+		if err != nil {
+			return err
+		}
+		if err := t.Destroy(ctx, vars); err != nil {
+			return err
+		}
+	} else if err := r.helm.Uninstall(name); err != nil {
 		return err
 	}
 	return t.DeleteWorkspace(ctx, r.workspace(name))

@@ -401,6 +401,9 @@ type State struct {
 	// Legacy is set while the environment's one workspace from before (<env>) holds releases:
 	// splitLegacy moves them into the services' workspaces.
 	Legacy bool
+	// Other are the services whose state holds more than their Helm release (a module grown
+	// since): only Terraform destroys those.
+	Other map[string]bool
 	// Services are the inputs each service was last applied with (the services output), for
 	// the services whose release the state holds.
 	Services map[string]ServiceInputs

@@ -124,9 +124,16 @@ func (st *State) fill(outs map[string]json.RawMessage, addrs []string) error {
 	if st.Managed == nil {
 		st.Managed = map[string]bool{}
 	}
+	if st.Other == nil {
+		st.Other = map[string]bool{}
+	}
 	for _, a := range addrs {
 		if name, ok := strings.CutPrefix(a, `module.service["`); ok {
-			st.Managed[strings.SplitN(name, `"]`, 2)[0]] = true
+			svc, rest, _ := strings.Cut(name, `"]`)
+			st.Managed[svc] = true
+			if rest != ".helm_release.this" {
+				st.Other[svc] = true
+			}
 		}
 		if strings.HasPrefix(a, "module.app.") {
 			st.Managed["api"] = true // the one release before the monorepo layout: moved to api

@@ -118,7 +118,7 @@ func forEach(names []string, fn func(name string) error) error {
 // mergeStates makes one State of the environment out of its workspaces' (by workspace name):
 // the legacy <env> workspace and one per service.
 func mergeStates(env string, byWorkspace map[string]State) (State, error) {
-	st := State{Managed: map[string]bool{}, Services: map[string]ServiceInputs{}, Workspaces: map[string]bool{}}
+	st := State{Managed: map[string]bool{}, Services: map[string]ServiceInputs{}, Workspaces: map[string]bool{}, Other: map[string]bool{}}
 	st.Releases = map[string]struct {
 		Revision int    `json:"revision"`
 		Status   string `json:"status"`
@@ -146,6 +146,7 @@ func mergeStates(env string, byWorkspace map[string]State) (State, error) {
 				continue // a workspace holds its own service only
 			}
 			st.Managed[name] = true
+			st.Other[name] = st.Other[name] || one.Other[name]
 			if in, ok := one.Services[name]; ok {
 				st.Services[name] = in
 			}

@@ -78,6 +78,10 @@ func TestMergeStatesReadsEveryWorkspaceOfTheEnvironmentOnly(t *testing.T) {
 	if err != nil || !st.Legacy || len(st.Managed) != 2 || len(st.Workspaces) != 0 {
 		t.Errorf("merged legacy = %+v (%v), want Legacy with api and web", st, err)
 	}
+	grown, _ := parseState([]byte(`{"version":4,"resources":[{"module":"module.service[\"api\"]","mode":"managed","type":"helm_release","name":"this"},{"module":"module.service[\"api\"]","mode":"managed","type":"kubernetes_manifest","name":"extra"}]}`))
+	if st, _ := mergeStates("dev", map[string]State{"dev.api": grown, "dev.web": api}); !st.Other["api"] || st.Other["web"] {
+		t.Errorf("Other = %v, want api alone (its state holds more than its release)", st.Other)
+	}
 	other, _ := parseState([]byte(`{"version":4,"outputs":{"namespace":{"value":"elsewhere"}},"resources":[]}`))
 	if _, err := mergeStates("dev", map[string]State{"dev.api": api, "dev.web": other}); err == nil {
 		t.Error("two states naming two namespaces were merged")

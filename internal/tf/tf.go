@@ -123,10 +123,10 @@ func New(o Options) (*Runner, error) {
 		}
 	}
 	for k := range env {
-		// Secrets are never Terraform's (deploy writes them itself), and the helm provider and
+		// Secrets and the signing key are never Terraform's (deploy writes and signs itself), and the helm provider and
 		// the kubernetes backend would let KUBE_* (KUBE_CTX, KUBE_HOST, ...) pick another
 		// cluster than the one deploy checked: the target is passed explicitly instead.
-		if strings.HasPrefix(k, "SECRET_") || strings.HasPrefix(k, "KUBE_") {
+		if strings.HasPrefix(k, "SECRET_") || strings.HasPrefix(k, "KUBE_") || strings.HasPrefix(k, "SIGNING_") {
 			delete(env, k)
 		}
 	}
