@@ -102,6 +102,9 @@ func Promote(ctx context.Context, from, to *Runner, commit, skipUpstream string)
 			return nil, err
 		}
 	}
+	if err := to.VerifyPins(ctx, pins); err != nil {
+		return nil, err
+	}
 	to.S.Pins = pins
 	res, err := Deploy(ctx, to)
 	if err != nil {

@@ -107,3 +107,17 @@ func resolve(ctx context.Context, ref string) (name.Repository, v1.Hash, error) 
 	}
 	return r.Context(), desc.Digest, nil
 }
+
+// AttachmentTags are the tags beside an image digest (sha256:…) where its signature,
+// provenance and SBOM are: sha256-<hex>.sig, .att and .sbom.
+func AttachmentTags(digest string) []string {
+	d, err := v1.NewHash(digest)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range []string{suffixSignature, suffixAttestation, suffixSBOM} {
+		out = append(out, fmt.Sprintf("%s-%s.%s", d.Algorithm, d.Hex, s))
+	}
+	return out
+}
