@@ -1,15 +1,31 @@
 package deploy
 
 import (
+	"archive/tar"
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"io"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/supplychain"
 	"github.com/dtap-platform/monorepo/internal/testfiles"
 )
@@ -133,4 +149,182 @@ func TestResolveReadsTheSigningSettingsAndRequiresSignaturesInStagingAndProd(t *
 			wantError(t, err, tt.want, "bm90LWEta2V5LXNlY3JldA", priv[30:60])
 		})
 	}
+}
+
+// testRegistry is go-containerregistry's in-process registry (a real one), its host.
+func testRegistry(t *testing.T) string {
+	t.Helper()
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // no credentials of the user's
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// pushGoImage pushes an image whose /app is this test binary (a Go binary with build
+// information, what the SBOM reads) to repository:tag, labelled so that each label gives
+// another digest, and returns its reference.
+func pushGoImage(t *testing.T, repository, tag, label string) image.Ref {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "app", Mode: 0o755, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(b)
+	tw.Close()
+	layer := static.NewLayer(buf.Bytes(), types.OCIUncompressedLayer)
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/app"}, Labels: map[string]string{"test": label}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(repository+":"+tag, name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	return image.Ref{Repository: repository, Tag: tag, Digest: d.String()}
+}
+
+func signingOf(t *testing.T, privPEM string, require bool) *Signing {
+	t.Helper()
+	g := &Signing{Require: require, keyPEM: []byte(privPEM), KeySource: SigningKeyVar}
+	s, err := g.Signer("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Public = s.Public()
+	return g
+}
+
+// TestDeployAndPromoteRefuseImagesTheyCannotTrust is must-show 4 of issue 20 at the layer deploy
+// and promote share: in an environment that requires signatures, an unsigned image, an image
+// signed by another key and an image whose signature was made for another digest are each
+// refused, naming the service, the image and the reason, before anything changes; a signed one
+// passes.
+func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
+	host := testRegistry(t)
+	priv, _ := keyPair(t)
+	otherPriv, _ := keyPair(t)
+	ours, other := signingOf(t, priv, true), signingOf(t, otherPriv, true)
+	oursSigner, _ := ours.Signer("")
+	otherSigner, _ := other.Signer("")
+	sign := func(t *testing.T, ref image.Ref, s *supplychain.Signer) {
+		t.Helper()
+		if err := supplychain.Attach(t.Context(), supplychain.Build{Repository: ref.Repository, Digest: ref.Digest, Tag: ref.Tag}, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := host + "/staging/api"
+	signed := pushGoImage(t, repo, "src-0000000000000001", "signed")
+	sign(t, signed, oursSigner)
+
+	tests := []struct {
+		name string
+		make func(t *testing.T) image.Ref
+		want string
+	}{
+		{"an unsigned image", func(t *testing.T) image.Ref {
+			return pushGoImage(t, repo, "src-0000000000000002", "unsigned")
+		}, "no signature"},
+		{"an image signed by another key", func(t *testing.T) image.Ref {
+			ref := pushGoImage(t, repo, "src-0000000000000003", "other key")
+			sign(t, ref, otherSigner)
+			return ref
+		}, "signed by another key"},
+		{"an image whose signature was made for another digest", func(t *testing.T) image.Ref {
+			ref := pushGoImage(t, repo, "src-0000000000000004", "another digest")
+			from, _ := name.NewTag(repo+":"+supplychain.AttachmentTags(signed.Digest)[0], name.StrictValidation)
+			to, _ := name.NewTag(repo+":"+supplychain.AttachmentTags(ref.Digest)[0], name.StrictValidation)
+			img, err := remote.Image(from, remote.WithContext(t.Context()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := remote.Write(to, img, remote.WithContext(t.Context())); err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, "signature made for another digest"},
+	}
+	for _, tt := range tests {
+		ref := tt.make(t)
+		t.Run("deploy refuses "+tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			r := &Runner{S: Settings{Env: "prod", RepoRoot: t.TempDir(), Signing: ours}, Out: &out}
+			d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref}}}
+			err := r.trustImages(t.Context(), d, []string{"api"})
+			if err == nil {
+				t.Fatalf("deploy took %s", ref)
+			}
+			for _, w := range []string{"api", ref.Repository + "@" + ref.Digest, tt.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the refusal %q does not say %q", err, w)
+				}
+			}
+		})
+		t.Run("promote refuses "+tt.name+" before copying it", func(t *testing.T) {
+			var out bytes.Buffer
+			r := &Runner{S: Settings{Env: "prod", RepoRoot: t.TempDir(), Signing: ours}, Out: &out}
+			err := r.VerifyPins(t.Context(), map[string]image.Ref{"api": ref})
+			if err == nil || !strings.Contains(err.Error(), "refusing to promote to prod, nothing was copied") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("VerifyPins = %v; want a refusal saying %q", err, tt.want)
+			}
+		})
+	}
+
+	t.Run("a signed image passes both", func(t *testing.T) {
+		var out bytes.Buffer
+		r := &Runner{S: Settings{Env: "prod", RepoRoot: t.TempDir(), Signing: ours}, Out: &out}
+		if err := r.VerifyPins(t.Context(), map[string]image.Ref{"api": signed}); err != nil {
+			t.Error(err)
+		}
+		d := &Desired{Want: map[string]*Want{"api": {Tag: signed.Tag, Ref: signed}}}
+		if err := r.trustImages(t.Context(), d, []string{"api"}); err != nil {
+			t.Error(err)
+		}
+		if !strings.Contains(out.String(), "signature and provenance verified") {
+			t.Errorf("output %q does not say the image was verified", out.String())
+		}
+	})
+	t.Run("an image the run built is signed, then verified", func(t *testing.T) {
+		ref := pushGoImage(t, host+"/dev/api", "src-0000000000000005", "built")
+		var out bytes.Buffer
+		r := &Runner{S: Settings{Env: "dev", RepoRoot: t.TempDir(), Signing: ours}, Out: &out, built: []string{"api"}}
+		d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref}}}
+		if err := r.trustImages(t.Context(), d, []string{"api"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := supplychain.Verify(t.Context(), ref.Repository+"@"+ref.Digest, ours.Public); err != nil {
+			t.Error(err)
+		}
+		if strings.Contains(out.String(), priv[30:60]) {
+			t.Error("the output holds the private key")
+		}
+	})
+	t.Run("promote carries the signature to another registry", func(t *testing.T) {
+		dst := testRegistry(t) + "/prod/api"
+		if err := copyAttachments(t.Context(), signed, dst); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := image.Copy(t.Context(), signed, dst); err != nil {
+			t.Fatal(err)
+		}
+		if err := supplychain.Verify(t.Context(), dst+"@"+signed.Digest, ours.Public); err != nil {
+			t.Error(err)
+		}
+	})
 }
