@@ -131,7 +131,15 @@ func (r *Runner) trustImages(ctx context.Context, d *Desired, names []string) er
 	if g == nil {
 		return r.addPipelineTag(ctx, d, names)
 	}
-	built := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !slices.Contains(r.built, n) || d.Want[n].Ref.Digest == "" })
+	// What the run signs: the images it built. With the local key pair of the embedded
+	// cluster, also those it found in the registry unsigned by that key (built by another
+	// checkout of this machine, with its own key pair, or before images were signed): the
+	// registry is this machine's, bound to 127.0.0.1. A configured key signs only what the run
+	// built: it never vouches for what it did not see built.
+	built := slices.DeleteFunc(slices.Clone(names), func(n string) bool {
+		w := d.Want[n]
+		return w.Ref.Digest == "" || w.Pinned || (!slices.Contains(r.built, n) && !g.local)
+	})
 	if len(built) > 0 && g.KeySource != "" {
 		if err := r.step("sign "+list(built)+": SBOM, signature, provenance with "+g.KeySource, func() error {
 			s, err := g.Signer(r.S.RepoRoot)
@@ -140,6 +148,10 @@ func (r *Runner) trustImages(ctx context.Context, d *Desired, names []string) er
 			}
 			for _, n := range built {
 				w := d.Want[n]
+				if supplychain.Verify(ctx, w.Ref.Repository+"@"+w.Ref.Digest, s.Public()) == nil {
+					fmt.Fprintf(r.Out, "  %-10s %s@%s is signed by %s already\n", n, w.Ref.Repository, short(w.Ref.Digest), s)
+					continue
+				}
 				b := supplychain.Build{Repository: w.Ref.Repository, Digest: w.Ref.Digest, Tag: w.Tag, Inputs: w.Inputs,
 					Revision: inputs.RevisionOf(ctx, r.S.RepoRoot, w.Inputs)}
 				if err := supplychain.Attach(ctx, b, s); err != nil {

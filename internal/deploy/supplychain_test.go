@@ -315,6 +315,27 @@ func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
 			t.Error("the output holds the private key")
 		}
 	})
+	t.Run("with the local key pair an image found unsigned is signed, a configured key leaves it", func(t *testing.T) {
+		ref := pushGoImage(t, host+"/local/api", "src-0000000000000006", "found")
+		d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref}}}
+		var out bytes.Buffer
+		configured := &Runner{S: Settings{Env: "staging", RepoRoot: t.TempDir(), Signing: signingOf(t, priv, true)}, Out: &out}
+		if err := configured.trustImages(t.Context(), d, []string{"api"}); err == nil || !strings.Contains(err.Error(), "no signature") {
+			t.Errorf("a configured key signed an image this run did not build, or let it through: %v", err)
+		}
+		root := t.TempDir()
+		local := &Runner{S: Settings{Env: "staging", RepoRoot: root, Signing: &Signing{Require: true, local: true, KeySource: "the local key pair"}}, Out: &out}
+		if err := local.trustImages(t.Context(), d, []string{"api"}); err != nil {
+			t.Fatal(err)
+		}
+		s, _, err := supplychain.LocalSigner(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := supplychain.Verify(t.Context(), ref.Repository+"@"+ref.Digest, s.Public()); err != nil {
+			t.Error(err)
+		}
+	})
 	t.Run("promote carries the signature to another registry", func(t *testing.T) {
 		dst := testRegistry(t) + "/prod/api"
 		if err := copyAttachments(t.Context(), signed, dst); err != nil {
