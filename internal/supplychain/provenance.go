@@ -74,6 +74,9 @@ func Provenance(b Build, repository string, d v1.Hash, goVersion string) Stateme
 	if directives != nil {
 		ext["goMod"] = directives
 	}
+	if b.Revision.Dirty {
+		ext["workTreeDiffersFromRevision"] = true // the files' digests below are what was built
+	}
 	p.BuildDefinition.ExternalParameters = ext
 	p.BuildDefinition.InternalParameters = map[string]any{"goVersion": goVersion}
 	deps := []ResourceDescriptor{}
