@@ -349,3 +349,21 @@ func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
 		}
 	})
 }
+
+func TestPlanNeedsNoSigningKeyEvenWhereSignaturesAreRequired(t *testing.T) {
+	isolate(t)
+	root := fakeRepo(t)
+	kubeconfig := filepath.Join(t.TempDir(), "config")
+	testfiles.Write(t, filepath.Dir(kubeconfig), map[string]string{"config": twoContexts})
+	vars := map[string]string{"CLUSTER": "-", "KUBECONFIG": kubeconfig, "KUBE_CONTEXT": "prod-eu", "REGISTRY": "r.example.com"}
+	s, err := resolve(t, root, "staging", ForPlan, vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Signing.Require || s.Signing.Public != nil {
+		t.Errorf("signing %+v; want required, with no key", s.Signing)
+	}
+	if _, err := s.Signing.publicKey(root); err == nil || !strings.Contains(err.Error(), SigningPublicVar) {
+		t.Errorf("publicKey without a key = %v; want an error naming %s", err, SigningPublicVar)
+	}
+}
