@@ -41,6 +41,14 @@ type Signing struct {
 	err              error
 }
 
+// String describes the settings without the key: %v and %+v of a Signing never print it.
+func (g *Signing) String() string {
+	return fmt.Sprintf("require=%v key=%q public=%q", g.Require, g.KeySource, g.PublicSource)
+}
+
+// GoString is String, for %#v.
+func (g *Signing) GoString() string { return g.String() }
+
 // The variables of signing.
 const (
 	SigningKeyVar       = "SIGNING_KEY"        // the private key, PEM text

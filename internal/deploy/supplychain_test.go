@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -365,5 +366,16 @@ func TestPlanNeedsNoSigningKeyEvenWhereSignaturesAreRequired(t *testing.T) {
 	}
 	if _, err := s.Signing.publicKey(root); err == nil || !strings.Contains(err.Error(), SigningPublicVar) {
 		t.Errorf("publicKey without a key = %v; want an error naming %s", err, SigningPublicVar)
+	}
+}
+
+func TestSigningNeverPrintsItsKey(t *testing.T) {
+	priv, _ := keyPair(t)
+	g := &Signing{Require: true, keyPEM: []byte(priv), password: []byte("hunter2"), KeySource: SigningKeyVar}
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out := fmt.Sprintf(format, g)
+		if strings.Contains(out, priv[30:60]) || strings.Contains(out, "hunter2") {
+			t.Errorf("%s of a Signing prints the key: %s", format, out)
+		}
 	}
 }
