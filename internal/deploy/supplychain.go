@@ -10,10 +10,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
@@ -178,7 +174,7 @@ func (r *Runner) trustImages(ctx context.Context, d *Desired, names []string) er
 	for _, n := range names {
 		w := d.Want[n]
 		if w.Pinned && r.S.Pins[n].Repository != w.Ref.Repository {
-			if err := copyAttachments(ctx, r.S.Pins[n], w.Ref.Repository); err != nil {
+			if err := supplychain.CopyAttachments(ctx, r.S.Pins[n].Repository, r.S.Pins[n].Digest, w.Ref.Repository); err != nil {
 				return fmt.Errorf("promote %s: %w", n, err)
 			}
 		}
@@ -255,32 +251,4 @@ func (r *Runner) VerifyPins(ctx context.Context, pins map[string]image.Ref) erro
 		}
 		return nil
 	})
-}
-
-// copyAttachments copies the signature, provenance and SBOM beside pin's digest to the same
-// tags of repository (they name the digest, which the copy keeps).
-func copyAttachments(ctx context.Context, pin image.Ref, repository string) error {
-	src, err := name.NewRepository(pin.Repository)
-	if err != nil {
-		return err
-	}
-	dst, err := name.NewRepository(repository)
-	if err != nil {
-		return err
-	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	for _, tag := range supplychain.AttachmentTags(pin.Digest) {
-		desc, err := remote.Get(src.Tag(tag), opts...)
-		if err != nil {
-			continue // nothing to carry: verification, where required, says so
-		}
-		img, err := desc.Image()
-		if err != nil {
-			return err
-		}
-		if err := remote.Write(dst.Tag(tag), img, opts...); err != nil {
-			return fmt.Errorf("copy %s:%s to %s: %w", src, tag, dst, err)
-		}
-	}
-	return nil
 }

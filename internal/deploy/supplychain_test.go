@@ -339,7 +339,7 @@ func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
 	})
 	t.Run("promote carries the signature to another registry", func(t *testing.T) {
 		dst := testRegistry(t) + "/prod/api"
-		if err := copyAttachments(t.Context(), signed, dst); err != nil {
+		if err := supplychain.CopyAttachments(t.Context(), signed.Repository, signed.Digest, dst); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := image.Copy(t.Context(), signed, dst); err != nil {

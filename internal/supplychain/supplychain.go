@@ -121,3 +121,34 @@ func AttachmentTags(digest string) []string {
 	}
 	return out
 }
+
+// CopyAttachments copies the signature, provenance and SBOM beside image digest in
+// repository from to the same tags of repository to (they name the digest, which a copy of
+// the image keeps). An attachment from lacks is left out: Verify, where required, says so.
+func CopyAttachments(ctx context.Context, from, digest, to string) error {
+	src, err := name.NewRepository(from, name.StrictValidation)
+	if err != nil {
+		return fmt.Errorf("image repository %q: %w", from, err)
+	}
+	dst, err := name.NewRepository(to, name.StrictValidation)
+	if err != nil {
+		return fmt.Errorf("image repository %q: %w", to, err)
+	}
+	for _, tag := range AttachmentTags(digest) {
+		desc, err := remote.Get(src.Tag(tag), remoteOptions(ctx)...)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s:%s: %w", src, tag, err)
+		}
+		img, err := desc.Image()
+		if err != nil {
+			return err
+		}
+		if err := remote.Write(dst.Tag(tag), img, remoteOptions(ctx)...); err != nil {
+			return fmt.Errorf("copy %s:%s to %s: %w", src, tag, dst, err)
+		}
+	}
+	return nil
+}
