@@ -26,23 +26,19 @@ FROM deps AS build
 COPY services/ services/
 ARG SERVICE=api
 ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
+# Only what follows from the content tag's inputs goes into the bytes: the version (the tag),
+# no commit and no build time (the commit is in the image's signed provenance).
 RUN go build -o /out/app \
-      -ldflags "-s -w -X github.com/dtap-platform/monorepo/services/kit.version=${VERSION} -X github.com/dtap-platform/monorepo/services/kit.commit=${REVISION} -X github.com/dtap-platform/monorepo/services/kit.buildTime=${CREATED}" \
+      -ldflags "-s -w -X github.com/dtap-platform/monorepo/services/kit.version=${VERSION}" \
       ./services/${SERVICE}
 
 FROM scratch
 ARG SERVICE=api
 ARG SOURCE=https://github.com/dtap-platform/monorepo
 ARG VERSION=dev
-ARG REVISION=unknown
-ARG CREATED=unknown
 LABEL org.opencontainers.image.title="${SERVICE}" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/app /app
 USER 65532:65532

@@ -102,6 +102,9 @@ func Promote(ctx context.Context, from, to *Runner, commit, skipUpstream string)
 			return nil, err
 		}
 	}
+	if err := to.VerifyPins(ctx, pins); err != nil {
+		return nil, err
+	}
 	to.S.Pins = pins
 	res, err := Deploy(ctx, to)
 	if err != nil {
@@ -517,6 +520,11 @@ func Render(ctx context.Context, s Settings, out io.Writer, dir, pins string) er
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("not in the registry, so they cannot be pinned by digest: %s; build and push them first (go run mage.go deploy %s, or image:build and push in CI)", strings.Join(missing, ", "), s.Env)
+	}
+	if pins != "" && s.Signing != nil && s.Signing.Require {
+		if err := r.verifyRefs(ctx, d, d.Names()); err != nil { // Argo CD deploys only verified digests
+			return fmt.Errorf("render -pins %s: nothing was written: %w", s.Env, err)
+		}
 	}
 	var dirs []string
 	if dir != "" {

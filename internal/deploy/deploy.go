@@ -464,7 +464,7 @@ func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 			}); err != nil {
 				return err
 			}
-			return r.addPipelineTag(ctx, d, names)
+			return r.trustImages(ctx, d, names)
 		}
 		if err := r.step("build "+list(built), func() error { return image.BuildAll(ctx, s.RepoRoot, specs, r.Out) }); err != nil {
 			return err
@@ -483,7 +483,7 @@ func (r *Runner) images(ctx context.Context, d *Desired, names []string) error {
 			return err
 		}
 	}
-	return r.addPipelineTag(ctx, d, names)
+	return r.trustImages(ctx, d, names)
 }
 
 // addPipelineTag tags each image, in its registry, with IMAGE_TAG too (beside its content tag,

@@ -101,6 +101,8 @@ type Settings struct {
 	Upstream      string   // the environment this one's images come from (environments.yaml)
 	// Pins are images to deploy as they are, by service (promote sets them): no build.
 	Pins map[string]image.Ref
+	// Signing is how images are signed and verified (supplychain.go).
+	Signing *Signing
 
 	purpose Purpose
 }
@@ -119,7 +121,7 @@ func withTarget(getenv Getenv, root string, targets environments.Targets, env st
 		for field, name := range environments.Var {
 			if name == k {
 				v := tg.Field(func(string) string { return "" }, field)
-				if v != "" && (field == "kubeconfig" || field == "stateBackend") && !filepath.IsAbs(v) {
+				if v != "" && (field == "kubeconfig" || field == "stateBackend" || field == "signingKey") && !filepath.IsAbs(v) {
 					v = filepath.Join(root, v)
 				}
 				return v
@@ -239,6 +241,7 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	if purpose == ForDestroy || purpose == ForRead {
 		return s, errors.Join(errs...)
 	}
+	s.resolveSigning(getenv, &errs)
 
 	if s.Builder, err = image.Builder(); err != nil {
 		errs = append(errs, err)

@@ -332,6 +332,7 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 
 	s, err := resolve(t, root, "staging", ForDeploy, map[string]string{
 		"KUBECONFIG": kubeconfig, "KUBE_CONTEXT": "prod-eu", "REGISTRY": "registry.example.com/team/",
+		SigningPublicVar: publicKeyFile(t), // staging requires signed images
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +354,7 @@ func TestResolveUsesAConfiguredCluster(t *testing.T) {
 	// KUBE_CONTEXT alone names a context of ~/.kube/config: that is a choice.
 	_, err = resolve(t, root, "staging", ForDeploy, map[string]string{"KUBE_CONTEXT": "prod-eu"})
 	wantError(t, err, []string{"REGISTRY is not set"})
-	s, err = resolve(t, root, "staging", ForDeploy, map[string]string{"KUBE_CONTEXT": "prod-eu", "REGISTRY": "registry.example.com"})
+	s, err = resolve(t, root, "staging", ForDeploy, map[string]string{"KUBE_CONTEXT": "prod-eu", "REGISTRY": "registry.example.com", SigningPublicVar: publicKeyFile(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -28,6 +29,12 @@ type Target struct {
 	// Cluster "embedded" names the embedded local cluster explicitly: staging and prod run
 	// only on a cluster named for them.
 	Cluster string `json:"cluster,omitempty"`
+	// SigningKey is the PEM public key (a path) every image of the environment must be signed
+	// with (docs/supply-chain.md).
+	SigningKey string `json:"signingKey,omitempty"`
+	// RequireSignatures: deploy and promote verify every image's signature and provenance
+	// before any change. Unset: true for staging and prod, false for the others.
+	RequireSignatures *bool `json:"requireSignatures,omitempty"`
 }
 
 // Targets is the targets file: the project and each environment's target.
@@ -40,7 +47,7 @@ type Targets struct {
 var Var = map[string]string{
 	"kubeconfig": "KUBECONFIG", "kubeContext": "KUBE_CONTEXT", "registry": "REGISTRY",
 	"namespace": "NAMESPACE", "stateNamespace": "STATE_NAMESPACE", "stateBackend": "TF_BACKEND_CONFIG",
-	"cluster": "CLUSTER",
+	"cluster": "CLUSTER", "signingKey": "SIGNING_PUBLIC_KEY", "requireSignatures": "REQUIRE_SIGNATURES",
 }
 
 // LoadTargets reads repoRoot's targets file, strictly, and checks it against the chart's
@@ -127,6 +134,12 @@ func (tg Target) Field(getenv func(string) string, name string) string {
 		return tg.StateBackend
 	case "cluster":
 		return tg.Cluster
+	case "signingKey":
+		return tg.SigningKey
+	case "requireSignatures":
+		if tg.RequireSignatures != nil {
+			return strconv.FormatBool(*tg.RequireSignatures)
+		}
 	}
 	return ""
 }

@@ -25,18 +25,16 @@ import (
 type Spec struct {
 	Service  string
 	Inputs   inputs.Manifest
-	Revision inputs.Revision
-	Ref      Ref // local repository:tag; the tag is also the binary's version
+	Revision inputs.Revision // recorded in the provenance, never in the image's bytes
+	Ref      Ref             // local repository:tag; the tag is also the binary's version
 }
 
-// Created is the image's creation time: the commit time of its revision (as SOURCE_DATE_EPOCH
-// would be), so that the same inputs give the same bytes. Without git history, the epoch.
-func (s Spec) Created() time.Time {
-	if s.Revision.Time.IsZero() {
-		return time.Unix(0, 0).UTC()
-	}
-	return s.Revision.Time.UTC()
-}
+// Created is every timestamp in the image's bytes (tar entries, config, history): the Unix
+// epoch, as ko and SOURCE_DATE_EPOCH=0 give. Only the content tag's inputs may go into the
+// bytes, and no time is among them: a commit time changes with a rebase, an amend or a
+// cherry-pick that leaves every input as it is. The revision (commit and time) is recorded
+// beside the image instead, in its signed provenance (see Provenance) and deploy's output.
+func (s Spec) Created() time.Time { return time.Unix(0, 0).UTC() }
 
 // BuildAll builds the images: first the builder's dependency stage, which they all share,
 // then the services, several at once (at most one per core). Each output line names its
@@ -131,9 +129,7 @@ func build(ctx context.Context, repoRoot string, spec Spec, extra []string, out 
 	}
 	args := []string{"build", "-t", spec.Ref.Repository + ":" + spec.Ref.Tag,
 		"--build-arg", "SERVICE=" + spec.Service,
-		"--build-arg", "VERSION=" + spec.Ref.Tag,
-		"--build-arg", "REVISION=" + spec.Revision.String(),
-		"--build-arg", "CREATED=" + spec.Created().Format(time.RFC3339)}
+		"--build-arg", "VERSION=" + spec.Ref.Tag}
 	args = append(args, extra...)
 	return dockerStdin(ctx, out, buildCtx, append(args, "-")...)
 }

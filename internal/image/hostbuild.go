@@ -162,12 +162,12 @@ const imageSource = "https://github.com/dtap-platform/monorepo"
 
 const kitPackage = "github.com/dtap-platform/monorepo/services/kit"
 
-// ldflags are the Dockerfile's: no symbol table or DWARF, and the kit's version, commit and
-// build time stamped in.
+// ldflags are the Dockerfile's: no symbol table or DWARF, and the kit's version stamped in:
+// the content tag. Neither the commit nor a build time is stamped: they are no inputs of the
+// tag, so they would give one tag several digests (the kit reports them as "unknown"; the
+// commit is in the image's provenance).
 func ldflags(spec Spec) string {
-	return "-s -w -X " + kitPackage + ".version=" + spec.Ref.Tag +
-		" -X " + kitPackage + ".commit=" + spec.Revision.String() +
-		" -X " + kitPackage + ".buildTime=" + spec.Created().Format(time.RFC3339)
+	return "-s -w -X " + kitPackage + ".version=" + spec.Ref.Tag
 }
 
 // platformOf is the os, arch and variant the spec's content tag was computed for (its
@@ -300,7 +300,7 @@ func goBuild(ctx context.Context, repoRoot string, spec Spec, p v1.Platform) ([]
 
 // hostImage is the image of one binary, as the Dockerfile's final stage makes it: /app in one
 // layer, run as 65532:65532, port 8080, the OCI labels. Every byte follows from the binary
-// and the spec: tar times are the spec's creation time, owners 0:0 without names, the gzip
+// and the spec's inputs: tar times are the epoch (Spec.Created), owners 0:0 without names, the gzip
 // header carries no name or time.
 //
 // The manifest, config and layer are OCI media types (ko's default): the open standard, which
@@ -366,14 +366,13 @@ func hostImage(spec Spec, binary []byte, p v1.Platform) (v1.Image, error) {
 	return mutate.ConfigFile(img, cfg)
 }
 
-// labels are the image's OCI labels, those the Dockerfile's LABEL gives.
+// labels are the image's OCI labels, those the Dockerfile's LABEL gives: each follows from
+// the content tag's inputs (no revision or created label: see ldflags).
 func labels(spec Spec) map[string]string {
 	return map[string]string{
 		"org.opencontainers.image.title":    spec.Service,
 		"org.opencontainers.image.source":   imageSource,
-		"org.opencontainers.image.revision": spec.Revision.String(),
 		"org.opencontainers.image.version":  spec.Ref.Tag,
-		"org.opencontainers.image.created":  spec.Created().Format(time.RFC3339),
 		"org.opencontainers.image.licenses": "Apache-2.0",
 	}
 }

@@ -13,9 +13,9 @@ import (
 )
 
 // Revision is the last commit that changed an image's inputs: its hash and time, and whether
-// the work tree differs from it there. It labels the image (org.opencontainers.image.revision)
-// and is stamped into the binary, so it depends on the inputs' history only: a commit that
-// touches nothing of the service's leaves it as it is.
+// the work tree differs from it there. It is recorded beside the image (its provenance, deploy's
+// output), never in its bytes: a rebase rewrites it without changing any input. It depends on
+// the inputs' history only: a commit that touches nothing of the service's leaves it as it is.
 type Revision struct {
 	Commit string
 	Time   time.Time

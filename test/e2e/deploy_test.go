@@ -442,6 +442,7 @@ func pushVariant(t *testing.T, service, tag, line string) string {
 		t.Fatal(err)
 	}
 	pushLocal(t, image.Ref{Repository: repo, Tag: tag})
+	signLocal(t, repo, tag)
 	return tag
 }
 
