@@ -296,7 +296,7 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 // recordRunning refreshes the named services' states and records in each the inputs of what
 // runs now (as the live release holds them), so that what the state says is what runs.
 func (r *Runner) recordRunning(ctx context.Context, names []string) error {
-	return forEach(names, func(name string) error {
+	return forEach(names, terraformAtOnce, func(name string) error {
 		rel, err := r.helm.Last(name)
 		if err != nil {
 			return err

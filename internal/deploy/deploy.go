@@ -178,7 +178,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	applied, failures := map[string]string{}, map[string]error{}
 	var mu sync.Mutex
 	_ = r.step("terraform plan and apply ("+describe(changes)+")", func() error {
-		return forEach(slices.Sorted(maps.Keys(changes)), func(name string) error {
+		return forEach(slices.Sorted(maps.Keys(changes)), terraformAtOnce, func(name string) error {
 			did, note, err := r.applyService(ctx, d, st, live, name, changes[name], slices.Contains(adoptees, name))
 			mu.Lock()
 			defer mu.Unlock()
@@ -576,12 +576,7 @@ func (r *Runner) applyService(ctx context.Context, d *Desired, st State, live Li
 	if err != nil {
 		return false, "", err
 	}
-	var in *ServiceInputs
-	if w, ok := d.Want[name]; ok && action != "removed" {
-		i := w.TerraformInputs()
-		in = &i
-	}
-	vars, err := r.writeServiceVars("deploy", name, in)
+	vars, err := r.writeServiceVars("deploy", name, d.terraformInputs(name, action))
 	if err != nil {
 		return false, "", err
 	}
@@ -757,7 +752,7 @@ func (r *Runner) failed(ctx context.Context, cause error, changed map[string]str
 		}
 	}
 	state := "the Terraform states were refreshed to record what runs"
-	if err := forEach(slices.Sorted(maps.Keys(changed)), func(name string) error {
+	if err := forEach(slices.Sorted(maps.Keys(changed)), terraformAtOnce, func(name string) error {
 		t, ok := r.serviceTFs[name]
 		if !ok {
 			return nil
@@ -777,28 +772,12 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 	if len(names) == 0 {
 		return nil
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 8)
-	)
 	return r.step("smoke check "+list(names), func() error {
-		for _, name := range names {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				cfg, err := r.smoke(ctx, d.Want[name])
-				mu.Lock()
-				defer mu.Unlock()
-				d.Want[name].smoked = cfg
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", name, err))
-				}
-			})
-		}
-		wg.Wait()
-		return joinSorted(errs)
+		return forEach(names, 8, func(name string) error {
+			cfg, err := r.smoke(ctx, d.Want[name])
+			d.Want[name].smoked = cfg // each its own Want: no two goroutines write one
+			return err
+		})
 	})
 }
 

@@ -63,6 +63,17 @@ func (w *Want) TerraformInputs() ServiceInputs {
 	return ServiceInputs{ImageRepository: w.Ref.Repository, ImageTag: w.Ref.Tag, ImageDigest: w.Ref.Digest, Values: w.Values}
 }
 
+// terraformInputs are what Terraform applies for a changed service: its desired inputs, or none
+// when action removes it.
+func (d *Desired) terraformInputs(name, action string) *ServiceInputs {
+	w, ok := d.Want[name]
+	if !ok || action == "removed" {
+		return nil
+	}
+	in := w.TerraformInputs()
+	return &in
+}
+
 // Desired is the environment as the run wants it.
 type Desired struct {
 	Want map[string]*Want // the run's services

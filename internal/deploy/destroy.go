@@ -59,7 +59,7 @@ func Destroy(ctx context.Context, r *Runner) error {
 	}
 	if names := slices.Sorted(maps.Keys(st.Workspaces)); len(names) > 0 {
 		if err := r.step("terraform destroy ("+list(names)+")", func() error {
-			return forEach(names, func(name string) error { return r.destroyService(ctx, st, name) })
+			return forEach(names, terraformAtOnce, func(name string) error { return r.destroyService(ctx, st, name) })
 		}); err != nil {
 			return err
 		}

@@ -113,23 +113,18 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	res.Terraform = map[string]string{}
 	var mu sync.Mutex
 	err = r.step("terraform plan ("+list(planned)+")", func() error {
-		return forEach(planned, func(name string) error {
+		return forEach(planned, terraformAtOnce, func(name string) error {
 			t, err := r.serviceTF(ctx, "plan", name, false)
 			if err != nil {
 				return err
 			}
-			var in *ServiceInputs
-			if w, ok := d.Want[name]; ok && res.Changes[name] != "removed" {
-				i := w.TerraformInputs()
-				in = &i
-			}
-			vars, err := r.writeServiceVars("plan", name, in)
+			vars, err := r.writeServiceVars("plan", name, d.terraformInputs(name, res.Changes[name]))
 			if err != nil {
 				return err
 			}
 			planFile := filepath.Join(r.serviceDataDir("plan", name), "plan.tfplan")
 			defer os.Remove(planFile)
-			changed, err := t.Plan(ctx, planFile, false, d.needsRefresh(name, st, live), vars)
+			changed, err := t.Plan(ctx, planFile, d.needsRefresh(name, st, live), vars)
 			if err != nil || !changed {
 				return err
 			}

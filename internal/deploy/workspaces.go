@@ -91,14 +91,17 @@ func (r *Runner) writeServiceVars(kind, svc string, in *ServiceInputs) (string, 
 	return r.writeVarsIn(r.serviceDataDir(kind, svc), svcs)
 }
 
-// forEach runs fn for every name, a few at once (each is a terraform process, a second or so of
-// CPU), and joins their errors.
-func forEach(names []string, fn func(name string) error) error {
+// terraformAtOnce is how many terraform processes run at once: each is a second or so of CPU.
+const terraformAtOnce = 4
+
+// forEach runs fn for every name, at most limit at once, and joins their errors, each under
+// its name.
+func forEach(names []string, limit int, fn func(name string) error) error {
 	var (
 		mu   sync.Mutex
 		errs []error
 		wg   sync.WaitGroup
-		sem  = make(chan struct{}, 4)
+		sem  = make(chan struct{}, limit)
 	)
 	for _, name := range names {
 		wg.Go(func() {
@@ -222,7 +225,7 @@ func (r *Runner) splitLegacy(ctx context.Context, kind string, st State) (State,
 			return fmt.Errorf("the state of %s (workspace %s): %w", r.S.Env, r.S.Env, err)
 		}
 		names := slices.Sorted(maps.Keys(parts))
-		if err := forEach(names, func(svc string) error {
+		if err := forEach(names, terraformAtOnce, func(svc string) error {
 			t, err := r.serviceTF(ctx, kind, svc, true)
 			if err != nil {
 				return err

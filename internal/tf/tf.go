@@ -1,6 +1,6 @@
 // Package tf makes Terraform available (hc-install) and drives it (terraform-exec): init
-// against the environment's backend, one workspace and one data directory per environment,
-// plan, apply of the saved plan, import, state push, refresh and outputs, with the output
+// against the environment's backend, workspaces and their data directories (set up from one
+// initialised directory), plan, apply, destroy, import, state push, refresh and outputs, with the output
 // streamed under a step prefix. An interrupt is passed on to Terraform as SIGINT, so it stops
 // cleanly and saves its state, instead of the SIGKILL that a cancelled context would send.
 package tf
@@ -317,12 +317,11 @@ func (r *Runner) DeleteWorkspace(ctx context.Context, name string) error {
 	})
 }
 
-// Plan writes a plan to planFile (of the destruction, with destroy) and reports whether it
-// changes anything. Without refresh, Terraform plans from the state as it is, reading no
+// Plan writes a plan to planFile and reports whether it changes anything. Without refresh, Terraform plans from the state as it is, reading no
 // resource back (one read per release, seconds for dozens): for a caller that has compared what
 // runs with the state itself.
-func (r *Runner) Plan(ctx context.Context, planFile string, destroy, refresh bool, varFiles ...string) (bool, error) {
-	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Destroy(destroy), tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
+func (r *Runner) Plan(ctx context.Context, planFile string, refresh bool, varFiles ...string) (bool, error) {
+	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
@@ -371,19 +370,9 @@ func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, er
 	return out, nil
 }
 
-// Apply applies a saved plan.
-func (r *Runner) Apply(ctx context.Context, planFile string) error {
-	return r.run(ctx, func(ctx context.Context) error {
-		if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")); err != nil {
-			return fmt.Errorf("terraform apply: %w", err)
-		}
-		return nil
-	})
-}
-
 // ApplyVars plans and applies in one terraform run (apply -auto-approve), for a caller that has
 // decided what must change itself: a second process, provider start and state read fewer than
-// Plan then Apply. Without refresh, Terraform reads no resource back first.
+// a plan then its apply. Without refresh, Terraform reads no resource back first.
 func (r *Runner) ApplyVars(ctx context.Context, refresh bool, varFiles ...string) error {
 	opts := []tfexec.ApplyOption{tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
 	for _, f := range varFiles {
