@@ -1,5 +1,5 @@
 variable "environment" {
-  description = "DTAP environment (dev, test, staging, prod): equal to the workspace name."
+  description = "DTAP environment (dev, test, staging, prod); each service has its own workspace, <environment>.<service>."
   type        = string
 
   validation {

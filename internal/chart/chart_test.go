@@ -316,14 +316,23 @@ func checkServer(t *testing.T, m *chart.Manifest, env, release string, want inte
 	if len(c.Ports) != 1 || c.Ports[0].Name != server.PortName || c.Ports[0].ContainerPort != config.DefaultPort {
 		t.Errorf("container ports = %+v, want %s:%d", c.Ports, server.PortName, config.DefaultPort)
 	}
-	for name, p := range map[string]struct {
+	type probeCheck struct {
 		probe *corev1.Probe
 		path  string
-	}{
-		"startup":   {c.StartupProbe, server.PathHealthz},
+	}
+	probes := map[string]probeCheck{
 		"liveness":  {c.LivenessProbe, server.PathHealthz},
 		"readiness": {c.ReadinessProbe, server.PathReadyz},
-	} {
+	}
+	// dev and test drop the startup probe for speed; staging and prod keep it for slow starters.
+	if env == "dev" || env == "test" {
+		if c.StartupProbe != nil {
+			t.Errorf("%s has a startup probe; values-%s.yaml turns it off", env, env)
+		}
+	} else {
+		probes["startup"] = probeCheck{c.StartupProbe, server.PathHealthz}
+	}
+	for name, p := range probes {
 		if p.probe == nil || p.probe.HTTPGet == nil {
 			t.Errorf("%s probe is missing", name)
 			continue

@@ -14,6 +14,8 @@ resource "helm_release" "this" {
   max_history      = var.max_history
   cleanup_on_fail  = var.cleanup_on_fail
 
+  disable_openapi_validation = !var.openapi_validation
+
   values = var.values
 
   set = concat(

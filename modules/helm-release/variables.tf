@@ -110,3 +110,9 @@ variable "cleanup_on_fail" {
   type        = bool
   default     = true
 }
+
+variable "openapi_validation" {
+  description = "Validate the rendered manifests against the cluster's OpenAPI schema before installing. It costs about half a second per install or upgrade (the schema is fetched and parsed each time); the API server checks types either way, and drops unknown fields with a warning."
+  type        = bool
+  default     = true
+}
