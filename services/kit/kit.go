@@ -43,6 +43,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,12 +57,8 @@ import (
 )
 
 // Set at build time for every service with
-// -ldflags "-X github.com/dtap-platform/monorepo/services/kit.version=... (.commit, .buildTime)".
-var (
-	version   = "dev"
-	commit    = "unknown"
-	buildTime = "unknown"
-)
+// -ldflags "-X github.com/dtap-platform/monorepo/services/kit.version=<content tag>".
+var version = "dev"
 
 // Exit codes.
 const (
@@ -106,7 +103,7 @@ func Main(svc Service) {
 
 // BuildInfo is the build information stamped into this binary.
 func BuildInfo() server.BuildInfo {
-	return server.BuildInfo{Version: version, Commit: commit, BuildTime: buildTime}
+	return server.BuildInfo{Version: version, Go: runtime.Version()}
 }
 
 // Run is Main with its inputs explicit, for tests: it returns the exit code.

@@ -80,11 +80,12 @@ const (
 	MaxLoggedMethod = 32
 )
 
-// BuildInfo identifies the running binary; it is stamped at build time.
+// BuildInfo identifies the running binary by what it was built from: the content tag of its
+// inputs and the Go toolchain. Neither a commit nor a build time is in the binary, so that the
+// same inputs give the same bytes; the commit is in the image's provenance attestation.
 type BuildInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit"`
-	BuildTime string `json:"buildTime"`
+	Version string `json:"version"`
+	Go      string `json:"go"`
 }
 
 // NewHTTPServer is an http.Server with the service's hardening limits, so that a slow or

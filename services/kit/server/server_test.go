@@ -73,7 +73,7 @@ func newTestServer(t *testing.T) (*Server, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	s, err := New(testConfig(), slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		BuildInfo{Version: "1.2.3", Commit: "abc1234", BuildTime: "2026-11-25T00:00:00Z"}, WithAccessLog(logs))
+		BuildInfo{Version: "1.2.3", Go: "go1.26.0"}, WithAccessLog(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestEndpointsAnswerWithStatusAndJSON(t *testing.T) {
 	}{
 		{"GET", PathHealthz, 200, "status", "ok"},
 		{"GET", PathReadyz, 200, "status", "ready"},
-		{"GET", PathVersion, 200, "commit", "abc1234"},
+		{"GET", PathVersion, 200, "go", "go1.26.0"},
 		{"GET", PathConfig, 200, "environment", "dev"},
 		{"GET", "/no/such/path", 404, "error", "no route for this path"},
 		{"POST", PathConfig, 405, "error", "method not allowed for this path"},

@@ -51,7 +51,7 @@ type Target struct {
 type Check struct {
 	Name      string    `json:"name"`
 	Version   string    `json:"version"`
-	Revision  string    `json:"revision"`
+	Go        string    `json:"go"` // the Go toolchain it was built with
 	Ready     bool      `json:"ready"`
 	State     string    `json:"state"` // ready, not-ready, unreachable or pending
 	LatencyMS float64   `json:"latencyMs"`
@@ -189,7 +189,7 @@ func (b *Board) check(ctx context.Context, t Target) Check {
 	c := Check{Name: t.Name, CheckedAt: time.Now().UTC()}
 	var info server.BuildInfo
 	if _, err := b.get(ctx, t.URL+server.PathVersion, &info); err == nil {
-		c.Version, c.Revision = info.Version, info.Commit
+		c.Version, c.Go = info.Version, info.Go
 	}
 	start := time.Now()
 	code, err := b.get(ctx, t.URL+server.PathReadyz, nil)
@@ -291,11 +291,11 @@ func renderPage(r Report) string {
       <div class="head"><span class="name">%s</span><span class="badge">%s</span></div>
       <dl>
         <dt>version</dt><dd class="version">%s</dd>
-        <dt>revision</dt><dd class="revision" title="%s">%s</dd>
+        <dt>go</dt><dd class="go">%s</dd>
         <dt>latency</dt><dd class="latency">%.1f ms</dd>
         <dt>checked</dt><dd class="checked"><time datetime="%s">%s</time></dd>
       </dl>
-`, e(c.State), e(c.Name), e(c.Name), e(c.State), e(or(c.Version, "unknown")), e(c.Revision), e(or(shortRev(c.Revision), "unknown")),
+`, e(c.State), e(c.Name), e(c.Name), e(c.State), e(or(c.Version, "unknown")), e(or(c.Go, "unknown")),
 			c.LatencyMS, e(checked), e(checked))
 		if c.Error != "" {
 			fmt.Fprintf(&b, "      <p class=\"error\">%s</p>\n", e(c.Error))
@@ -319,14 +319,6 @@ func or(v, def string) string {
 		return def
 	}
 	return v
-}
-
-// shortRev is a revision's first 12 characters, as git shows a short hash.
-func shortRev(s string) string {
-	if len(s) > 12 {
-		return s[:12]
-	}
-	return s
 }
 
 func (b *Board) json(w http.ResponseWriter, _ *http.Request) {

@@ -60,7 +60,7 @@ func errorsAs(err error, target **config.Error) bool {
 func fakeService(t *testing.T, version string, ready bool) string {
 	t.Helper()
 	srv, err := server.New(config.Config{Environment: "test", ShutdownTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		server.BuildInfo{Version: version, Commit: "0123456789abcdef0123"})
+		server.BuildInfo{Version: version, Go: "go1.26.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestPollReportsVersionReadinessAndUnreachableServices(t *testing.T) {
 	for _, c := range r.Services {
 		byName[c.Name] = c
 	}
-	if c := byName["api"]; !c.Ready || c.State != "ready" || c.Version != "src-1111" || c.Revision != "0123456789abcdef0123" || c.CheckedAt.IsZero() {
+	if c := byName["api"]; !c.Ready || c.State != "ready" || c.Version != "src-1111" || c.Go != "go1.26.0" || c.CheckedAt.IsZero() {
 		t.Errorf("api = %+v", c)
 	}
 	if c := byName["web"]; c.Ready || c.State != "not-ready" || c.Version != "src-2222" || !strings.Contains(c.Error, "503") {

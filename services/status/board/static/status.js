@@ -8,13 +8,12 @@
     li.className = "service state-" + s.state;
     li.dataset.name = s.name;
     li.innerHTML = '<div class="head"><span class="name"></span><span class="badge"></span></div>' +
-      '<dl><dt>version</dt><dd class="version"></dd><dt>revision</dt><dd class="revision"></dd>' +
+      '<dl><dt>version</dt><dd class="version"></dd><dt>go</dt><dd class="go"></dd>' +
       '<dt>latency</dt><dd class="latency"></dd><dt>checked</dt><dd class="checked"></dd></dl>';
     text(li, ".name", s.name);
     text(li, ".badge", s.state);
     text(li, ".version", s.version || "unknown");
-    text(li, ".revision", (s.revision || "unknown").slice(0, 12));
-    li.querySelector(".revision").title = s.revision || "";
+    text(li, ".go", s.go || "unknown");
     text(li, ".latency", s.latencyMs.toFixed(1) + " ms");
     text(li, ".checked", s.checkedAt && s.checkedAt.indexOf("0001-") !== 0 ? s.checkedAt : "not yet");
     if (s.error) { var p = document.createElement("p"); p.className = "error"; p.textContent = s.error; li.appendChild(p); }
