@@ -576,7 +576,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // For each N (2 to 200) it deploys a throwaway copy of this checkout (uncommitted changes
 // included) holding api, status and N-2 copies of api, as PROJECT=bench<N>, each step a
 // `go run mage.go ...` of its own, and prints each step's wall-clock time, one column per N.
-// BENCH_KEEP=1 keeps the copies and the step logs. See internal/deploybench.
+// BENCH_KEEP=1 keeps the copies and the step logs. BENCH_TEST=1 also deploys every service to
+// test, beside dev, and checks that each service of both answers from 127.0.0.1. See
+// internal/deploybench.
 func BenchDeploy(ctx context.Context) error {
 	o, err := deploybench.FromEnv(os.Getenv)
 	if err != nil {

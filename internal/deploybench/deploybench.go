@@ -20,6 +20,10 @@
 //	deploy dev         after a one-line commit to one service (s01; api at N=2): one rebuilt and
 //	                   rolled (three changes, one after the other: the median counts)
 //	plan dev           nothing changed (three times: the median counts)
+//	deploy test        with BENCH_TEST=1: every service again, in test, beside dev
+//	                   then every exposed service of dev and test must answer its GET /config
+//	                   from 127.0.0.1, at the URL its deploy's summary gave, naming its
+//	                   environment; then destroy -env=test
 //	destroy -env=dev
 //
 // Before each N's steps, `go run mage.go kind:up` (`services` when the target is another
@@ -60,6 +64,7 @@ import (
 const (
 	EnvServices     = "BENCH_SERVICES"
 	EnvKeep         = "BENCH_KEEP"
+	EnvTest         = "BENCH_TEST"
 	DefaultServices = "2,50"
 	MinServices     = 2 // the repository's own: api and status
 	MaxServices     = 200
@@ -69,6 +74,9 @@ const (
 type Options struct {
 	Counts []int // the numbers of services, ascending
 	Keep   bool  // keep the temp dir (BENCH_KEEP=1)
+	// AlsoTest deploys every service to test too, beside dev, and checks that all of both
+	// answer from 127.0.0.1 (BENCH_TEST=1).
+	AlsoTest bool
 
 	Dir      string    // inside the checkout to measure; "" is the working directory
 	Environ  []string  // the steps' environment, before PROJECT; nil is os.Environ()
@@ -83,7 +91,7 @@ type Options struct {
 	Grace time.Duration
 }
 
-// FromEnv reads BENCH_SERVICES and BENCH_KEEP, and refuses the deploy settings that would make
+// FromEnv reads BENCH_SERVICES, BENCH_KEEP and BENCH_TEST, and refuses the deploy settings that would make
 // the runs measure something else. It has no side effect.
 func FromEnv(getenv func(string) string) (Options, error) {
 	var errs []error
@@ -91,20 +99,32 @@ func FromEnv(getenv func(string) string) (Options, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	keep := false
-	switch v := strings.TrimSpace(getenv(EnvKeep)); v {
-	case "", "0", "false", "no":
-	case "1", "true", "yes":
-		keep = true
-	default:
-		errs = append(errs, fmt.Errorf("%s=%q: use %s=1 to keep the copies and logs, or leave it unset", EnvKeep, v, EnvKeep))
+	keep, err := flag(getenv, EnvKeep, "keep the copies and logs")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	alsoTest, err := flag(getenv, EnvTest, "deploy every service to test too and check that dev's and test's all answer")
+	if err != nil {
+		errs = append(errs, err)
 	}
 	for _, r := range refused {
 		if v := getenv(r.name); v != "" {
 			errs = append(errs, fmt.Errorf("%s=%s is set: it %s; unset it for the benchmark", r.name, v, r.why))
 		}
 	}
-	return Options{Counts: counts, Keep: keep}, errors.Join(errs...)
+	return Options{Counts: counts, Keep: keep, AlsoTest: alsoTest}, errors.Join(errs...)
+}
+
+// flag reads a yes/no variable; unset is no.
+func flag(getenv func(string) string, name, what string) (bool, error) {
+	switch v := strings.TrimSpace(getenv(name)); v {
+	case "", "0", "false", "no":
+		return false, nil
+	case "1", "true", "yes":
+		return true, nil
+	default:
+		return false, fmt.Errorf("%s=%q: use %s=1 to %s, or leave it unset", name, v, name, what)
+	}
 }
 
 // refused are deploy settings that would defeat what the benchmark measures.
@@ -139,7 +159,8 @@ func ParseCounts(v string) ([]int, error) {
 	return counts, nil
 }
 
-// A step is one command of an N's run, as a user types it after `go run mage.go`.
+// A step is one command of an N's run, as a user types it after `go run mage.go`, or, without
+// args, the check that every service answers.
 type step struct {
 	key      string   // the log file's name
 	row      string   // the table's
@@ -154,6 +175,21 @@ var steps = []step{
 	{"one-service-change", "one-service change to ready", "deploy dev (one-line change to %s)", []string{"deploy", "dev"}, true},
 	{"plan", "plan dev (no change)", "plan dev (no change)", []string{"plan", "dev"}, true},
 	{"destroy", "destroy -env=dev", "destroy -env=dev", []string{"destroy", "-env=dev"}, false},
+}
+
+// testSteps go before destroy -env=dev with BENCH_TEST=1.
+var testSteps = []step{
+	{"first-deploy-test", "first deploy test (beside dev)", "deploy test (first, beside dev)", []string{"deploy", "test"}, false},
+	{"answers", "all of dev and test answer", "every service of dev and test answers from 127.0.0.1", nil, false},
+	{"destroy-test", "destroy -env=test", "destroy -env=test", []string{"destroy", "-env=test"}, false},
+}
+
+// stepsOf are the steps a run takes: testSteps go in before the last, destroy -env=dev.
+func stepsOf(o Options) []step {
+	if !o.AlsoTest {
+		return steps
+	}
+	return slices.Concat(steps[:len(steps)-1], testSteps, steps[len(steps)-1:])
 }
 
 // Repeats is how many times each short step runs; the table gives the median.
@@ -185,6 +221,7 @@ type Report struct {
 	Cores     int
 	GoVersion string
 	Results   []Result
+	steps     []step
 }
 
 // Run benchmarks deploy at each of o.Counts services, printing progress and then the table to
@@ -211,7 +248,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, fmt.Errorf("deploy benchmark: %s version: %w; the steps run `go run mage.go`, so Go must be on PATH", o.Go, err)
 	}
 	where, embedded := target(o.Environ)
-	rep := &Report{Target: where, Cores: runtime.NumCPU(), GoVersion: strings.TrimSpace(string(goVersion))}
+	rep := &Report{Target: where, Cores: runtime.NumCPU(), GoVersion: strings.TrimSpace(string(goVersion)), steps: stepsOf(o)}
 
 	tmp, err := os.MkdirTemp(o.TempRoot, "deploybench-")
 	if err != nil {
@@ -347,14 +384,17 @@ func (b *bench) runN(ctx context.Context, n int) Result {
 		return fail("%s failed: %v (its log: %s)", warm, err, log)
 	}
 	fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
-	for i, s := range steps {
+	logs := map[string]string{} // the last log of each step
+	deployed := []string{}      // the environments to destroy when a step fails
+	for i, s := range stepsOf(b.o) {
 		if ctx.Err() != nil { // interrupted between two steps
 			res.Err = fmt.Errorf("N=%d: interrupted before %s", n, s.row)
 			fmt.Fprintf(b.o.Out, "%v\n", res.Err)
-			if i > 0 {
-				b.cleanup(ctx, n, dir, env, project)
-			}
+			b.cleanup(ctx, n, dir, env, project, deployed)
 			return res
+		}
+		if s.args != nil && s.args[0] == "deploy" && !slices.Contains(deployed, s.args[1]) {
+			deployed = append(deployed, s.args[1])
 		}
 		label := s.progress
 		if i == changeStep {
@@ -377,14 +417,23 @@ func (b *bench) runN(ctx context.Context, n int) Result {
 				}
 			}
 			log = filepath.Join(b.logs, fmt.Sprintf("%s-%d-%s-%d.log", project, i+1, s.key, run))
+			logs[s.key] = log
 			fmt.Fprintf(b.o.Out, "N=%d: %s ... ", n, label)
-			if d, err = b.step(ctx, dir, env, s.args, log); err == nil {
+			if s.args == nil {
+				d, err = timed(func() error { return allAnswer(ctx, log, logs["first-deploy"], logs["first-deploy-test"]) })
+			} else {
+				d, err = b.step(ctx, dir, env, s.args, log)
+			}
+			if err == nil {
 				took = append(took, d)
 				fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
 			}
 		}
 		if err == nil {
 			res.Times[s.key] = median(took)
+			if s.args != nil && s.args[0] == "destroy" {
+				deployed = slices.DeleteFunc(deployed, func(e string) bool { return "-env="+e == s.args[1] })
+			}
 			continue
 		}
 		res.Failed = s.key
@@ -396,7 +445,7 @@ func (b *bench) runN(ctx context.Context, n int) Result {
 		b.printTail(n, label, log)
 		res.Err = fmt.Errorf("N=%d: %s %s: %v (its log: %s)", n, label, how, err, log)
 		if s.key != "destroy" {
-			b.cleanup(ctx, n, dir, env, project)
+			b.cleanup(ctx, n, dir, env, project, deployed)
 		} else {
 			fmt.Fprintf(b.o.Out, "N=%d: to remove what is left: PROJECT=%s go run mage.go destroy -env=dev (from any checkout: the state is in the cluster)\n", n, project)
 		}
@@ -420,22 +469,24 @@ func (b *bench) step(ctx context.Context, dir string, env, args []string, logPat
 	return time.Since(start), err
 }
 
-// cleanup tries destroy -env=dev after a failed or interrupted step, even when the run's
-// context is done; only a second interrupt stops it.
-func (b *bench) cleanup(ctx context.Context, n int, dir string, env []string, project string) {
-	manual := fmt.Sprintf("PROJECT=%s go run mage.go destroy -env=dev (from any checkout: the state is in the cluster)", project)
-	if b.forced() {
-		fmt.Fprintf(b.o.Out, "N=%d: stopped at once: no cleanup; to remove what is left: %s\n", n, manual)
-		return
+// cleanup tries destroy -env=<env> for each environment a step deployed to, after a failed or
+// interrupted step, even when the run's context is done; only a second interrupt stops it.
+func (b *bench) cleanup(ctx context.Context, n int, dir string, env []string, project string, envs []string) {
+	for _, e := range envs {
+		manual := fmt.Sprintf("PROJECT=%s go run mage.go destroy -env=%s (from any checkout: the state is in the cluster)", project, e)
+		if b.forced() {
+			fmt.Fprintf(b.o.Out, "N=%d: stopped at once: no cleanup; to remove what is left: %s\n", n, manual)
+			continue
+		}
+		log := filepath.Join(b.logs, project+"-cleanup-destroy-"+e+".log")
+		fmt.Fprintf(b.o.Out, "N=%d: cleaning up: destroy -env=%s ... ", n, e)
+		d, err := b.step(context.WithoutCancel(ctx), dir, env, []string{"destroy", "-env=" + e}, log)
+		if err != nil {
+			fmt.Fprintf(b.o.Out, "failed after %s: %v (its log: %s)\nN=%d: to remove what is left: %s\n", seconds(d), err, log, n, manual)
+			continue
+		}
+		fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
 	}
-	log := filepath.Join(b.logs, project+"-cleanup-destroy.log")
-	fmt.Fprintf(b.o.Out, "N=%d: cleaning up: destroy -env=dev ... ", n)
-	d, err := b.step(context.WithoutCancel(ctx), dir, env, []string{"destroy", "-env=dev"}, log)
-	if err != nil {
-		fmt.Fprintf(b.o.Out, "failed after %s: %v (its log: %s)\nN=%d: to remove what is left: %s\n", seconds(d), err, log, n, manual)
-		return
-	}
-	fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
 }
 
 // tailLines is how much of a failed step's log is printed.
@@ -540,7 +591,11 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(&buf, " %12s", fmt.Sprintf("N=%d/N=%d", last.N, first.N))
 	}
 	buf.WriteByte('\n')
-	for _, s := range steps {
+	rows := r.steps
+	if rows == nil {
+		rows = steps
+	}
+	for _, s := range rows {
 		fmt.Fprintf(&buf, "%-32s", s.row)
 		for _, res := range r.Results {
 			fmt.Fprintf(&buf, " %9s", res.cell(s.key))
