@@ -1,82 +1,19 @@
 package supplychain
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/dtap-platform/monorepo/internal/cosigncli"
 )
-
-// The real cosign CLI, built from its module: the check that Attach's layout is cosign's.
-const (
-	cosignModule  = "github.com/sigstore/cosign/v2/cmd/cosign"
-	cosignVersion = "v2.6.5"
-	// CosignTestVar opts in to building the cosign CLI when it is not in its cache yet (a cold
-	// build takes minutes: docs/supply-chain.md); with the binary cached, the test always runs.
-	CosignTestVar = "COSIGN_CLI_TEST"
-)
-
-var cosignBuild struct {
-	once      sync.Once
-	bin, skip string
-	err       error
-}
-
-// cosignCLI is the path of the cosign CLI, built once into a cache directory beside the Go
-// build cache (outside the repository): $(go env GOCACHE)/../dtap-cosign/<version>/cosign.
-func cosignCLI(t *testing.T) string {
-	t.Helper()
-	cosignBuild.once.Do(func() {
-		out, err := exec.Command("go", "env", "GOCACHE").Output()
-		if err != nil {
-			cosignBuild.err = err
-			return
-		}
-		dir := filepath.Join(filepath.Dir(strings.TrimSpace(string(out))), "dtap-cosign", cosignVersion)
-		bin := filepath.Join(dir, "cosign")
-		if _, err := os.Stat(bin); err == nil {
-			cosignBuild.bin = bin
-			return
-		}
-		if os.Getenv(CosignTestVar) != "1" {
-			cosignBuild.skip = "the cosign CLI is not built yet (" + bin + "), and building it cold takes minutes: set " +
-				CosignTestVar + "=1 to build it once from " + cosignModule + "@" + cosignVersion
-			return
-		}
-		cmd := exec.Command("go", "install", cosignModule+"@"+cosignVersion)
-		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Run(); err != nil {
-			msg := stderr.String()
-			if strings.Contains(msg, "dial tcp") || strings.Contains(msg, "proxy") || strings.Contains(msg, "no such host") || strings.Contains(msg, "404") {
-				cosignBuild.skip = "the cosign module cannot be downloaded here (" + strings.TrimSpace(msg) + "): set GOPROXY to a proxy that serves " + cosignModule + "@" + cosignVersion
-				return
-			}
-			cosignBuild.err = err
-			cosignBuild.skip = ""
-			t.Logf("go install %s@%s: %s", cosignModule, cosignVersion, msg)
-			return
-		}
-		cosignBuild.bin = bin
-	})
-	if cosignBuild.skip != "" {
-		t.Skip(cosignBuild.skip)
-	}
-	if cosignBuild.err != nil {
-		t.Fatalf("build the cosign CLI: %v", cosignBuild.err)
-	}
-	return cosignBuild.bin
-}
 
 // TestTheCosignCLIVerifiesWhatAttachWrites is must-show 3 of issue 20: the real cosign CLI's
 // `verify --key` and `verify-attestation --key --type slsaprovenance1` accept an image Attach
 // signed, on a plain registry without the referrers API, and `download sbom` finds its SBOM.
 func TestTheCosignCLIVerifiesWhatAttachWrites(t *testing.T) {
-	cosign := cosignCLI(t)
+	cosign := cosigncli.New(t)
 	host, base := apiImage(t)
 	b := copyTo(t, base, host+"/cosign/api", "")
 	s := newSigner(t)
@@ -91,22 +28,9 @@ func TestTheCosignCLIVerifiesWhatAttachWrites(t *testing.T) {
 	if err := os.WriteFile(pub, pem, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	home := t.TempDir()
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		cmd := exec.CommandContext(t.Context(), cosign, args...)
-		// No user configuration, no TUF cache of the user's, no network beyond the registry.
-		cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "COSIGN_EXPERIMENTAL=0")
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("cosign %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
-		}
-		t.Logf("cosign %s:\n%s", args[0], stderr.String())
-		return stdout.String()
-	}
+	run := cosign.Must
 	ref := b.Repository + "@" + b.Digest
-	insecure := []string{"--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry"}
+	insecure := cosigncli.Insecure
 
 	t.Run("cosign verify --key accepts the signature", func(t *testing.T) {
 		out := run(t, append(append([]string{"verify", "--key", pub}, insecure...), ref)...)
@@ -132,9 +56,7 @@ func TestTheCosignCLIVerifiesWhatAttachWrites(t *testing.T) {
 		if err := os.WriteFile(other, otherPEM, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.CommandContext(t.Context(), cosign, append(append([]string{"verify", "--key", other}, insecure...), ref)...)
-		cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+home, "TUF_ROOT="+filepath.Join(home, "tuf"))
-		if out, err := cmd.CombinedOutput(); err == nil {
+		if out, _, err := cosign.Run(t, append(append([]string{"verify", "--key", other}, insecure...), ref)...); err == nil {
 			t.Errorf("cosign verify with another key succeeded: %s", out)
 		}
 	})
