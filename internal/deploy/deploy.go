@@ -91,6 +91,8 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, err
 	}
 	defer r.releaseLock()
+	// A run that fails early still waits for its signatures (held by the lock, like the rest).
+	defer func() { _ = r.wait(r.signing) }()
 
 	var (
 		st   State
@@ -223,6 +225,8 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		}
 		return fmt.Sprintf("%s passed back as it ran (not in this run's SERVICES)", name)
 	})
+	signErr := r.wait(r.signing)
+	r.signing = nil
 	smokeErr := r.smokeAll(ctx, d, applied)
 	if live, err = r.observe(ctx); err != nil {
 		return nil, err
@@ -239,7 +243,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 	}
 	res.Steps, res.Built, res.Secrets = r.steps, r.built, r.wrote
-	return res, errors.Join(rollbackErr, smokeErr)
+	return res, errors.Join(rollbackErr, signErr, smokeErr)
 }
 
 // currentState reads the environment's state: straight from its Secrets when it can, else with

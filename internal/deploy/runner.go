@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,7 @@ type Runner struct {
 	built       []string          // the services whose image this run built
 	wrote       map[string]string // service -> the secret version this run wrote
 	checked     *checked          // destroy's checks, once made
+	signing     *pending          // signing beside the deploy, where nothing waits for it
 }
 
 // NewRunner prepares a run of s; out hears its progress.
@@ -84,6 +86,43 @@ func (r *Runner) step(name string, fn func() error) error {
 	r.steps = append(r.steps, Step{Name: name, Took: time.Since(start)})
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// pending is a step that runs beside the others; its output is held until it is waited for.
+type pending struct {
+	name string
+	done chan struct{}
+	out  bytes.Buffer
+	took time.Duration
+	err  error
+}
+
+// background starts fn beside the rest of the run.
+func (r *Runner) background(name string, fn func(out io.Writer) error) *pending {
+	p := &pending{name: name, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		start := time.Now()
+		p.err = fn(&p.out)
+		p.took = time.Since(start)
+	}()
+	return p
+}
+
+// wait waits for a background step, then prints and records it as a step of its own; nil waits
+// for nothing.
+func (r *Runner) wait(p *pending) error {
+	if p == nil {
+		return nil
+	}
+	<-p.done
+	fmt.Fprintf(r.Out, "==> %s\n", p.name)
+	_, _ = r.Out.Write(p.out.Bytes())
+	r.steps = append(r.steps, Step{Name: p.name, Took: p.took})
+	if p.err != nil {
+		return fmt.Errorf("%s: %w", p.name, p.err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -137,35 +138,29 @@ func (r *Runner) trustImages(ctx context.Context, d *Desired, names []string) er
 		return r.addPipelineTag(ctx, d, names)
 	}
 	// What the run signs: the images it built. With the local key pair of the embedded
-	// cluster, also those it found in the registry unsigned by that key (built by another
-	// checkout of this machine, with its own key pair, or before images were signed): the
-	// registry is this machine's, bound to 127.0.0.1. A configured key signs only what the run
-	// built: it never vouches for what it did not see built.
+	// cluster, also those it found in the registry under the content tag of its own inputs,
+	// unsigned by that key (built by another checkout of this machine, with its own key pair,
+	// or before images were signed): the build is reproducible, so the run vouches for bytes it
+	// would have built itself. Never an image it was given, by IMAGE_TAG with SKIP_BUILD or
+	// by a promotion's pin: that one must come signed. A configured key signs only what the
+	// run built: it never vouches for what it did not see built.
 	built := slices.DeleteFunc(slices.Clone(names), func(n string) bool {
 		w := d.Want[n]
-		return w.Ref.Digest == "" || w.Pinned || (!slices.Contains(r.built, n) && !g.local)
+		switch {
+		case w.Ref.Digest == "" || w.Pinned:
+			return true
+		case slices.Contains(r.built, n):
+			return false
+		}
+		return !g.local || w.Tag != w.Inputs.Tag()
 	})
 	if len(built) > 0 && g.KeySource != "" {
-		if err := r.step("sign "+list(built)+": SBOM, signature, provenance with "+g.KeySource, func() error {
-			s, err := g.Signer(r.S.RepoRoot)
-			if err != nil {
-				return err
-			}
-			for _, n := range built {
-				w := d.Want[n]
-				if supplychain.Verify(ctx, w.Ref.Repository+"@"+w.Ref.Digest, s.Public()) == nil {
-					fmt.Fprintf(r.Out, "  %-10s %s@%s is signed by %s already\n", n, w.Ref.Repository, short(w.Ref.Digest), s)
-					continue
-				}
-				b := supplychain.Build{Repository: w.Ref.Repository, Digest: w.Ref.Digest, Tag: w.Tag, Inputs: w.Inputs,
-					Revision: inputs.RevisionOf(ctx, r.S.RepoRoot, w.Inputs)}
-				if err := supplychain.Attach(ctx, b, s); err != nil {
-					return fmt.Errorf("%s: %w", n, err)
-				}
-				fmt.Fprintf(r.Out, "  %-10s %s@%s signed by %s (revision %s)\n", n, w.Ref.Repository, short(w.Ref.Digest), s, b.Revision)
-			}
-			return nil
-		}); err != nil {
+		title := "sign " + list(built) + ": SBOM, signature, provenance with " + g.KeySource
+		if !g.Require {
+			// Nothing this run does waits for the signatures: they are made beside terraform and
+			// the rollout, and the run ends only when they are attached.
+			r.signing = r.background(title+" (beside the deploy)", func(out io.Writer) error { return r.sign(ctx, d, built, out) })
+		} else if err := r.step(title, func() error { return r.sign(ctx, d, built, r.Out) }); err != nil {
 			return err
 		}
 	} else if len(built) > 0 {
@@ -187,6 +182,29 @@ func (r *Runner) trustImages(ctx context.Context, d *Desired, names []string) er
 		}
 	}
 	return r.addPipelineTag(ctx, d, names)
+}
+
+// sign attaches an SBOM, a signature and provenance to each built image that the run's key has
+// not signed yet.
+func (r *Runner) sign(ctx context.Context, d *Desired, built []string, out io.Writer) error {
+	s, err := r.S.Signing.Signer(r.S.RepoRoot)
+	if err != nil {
+		return err
+	}
+	for _, n := range built {
+		w := d.Want[n]
+		if supplychain.Verify(ctx, w.Ref.Repository+"@"+w.Ref.Digest, s.Public()) == nil {
+			fmt.Fprintf(out, "  %-10s %s@%s is signed by %s already\n", n, w.Ref.Repository, short(w.Ref.Digest), s)
+			continue
+		}
+		b := supplychain.Build{Repository: w.Ref.Repository, Digest: w.Ref.Digest, Tag: w.Tag, Inputs: w.Inputs,
+			Revision: inputs.RevisionOf(ctx, r.S.RepoRoot, w.Inputs)}
+		if err := supplychain.Attach(ctx, b, s); err != nil {
+			return fmt.Errorf("%s: %w", n, err)
+		}
+		fmt.Fprintf(out, "  %-10s %s@%s signed by %s (revision %s)\n", n, w.Ref.Repository, short(w.Ref.Digest), s, b.Revision)
+	}
+	return nil
 }
 
 // verifyRefs verifies each service's image with the environment's key; every refusal is

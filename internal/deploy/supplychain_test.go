@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/dtap-platform/monorepo/internal/image"
+	"github.com/dtap-platform/monorepo/internal/inputs"
 	"github.com/dtap-platform/monorepo/internal/supplychain"
 	"github.com/dtap-platform/monorepo/internal/testfiles"
 )
@@ -316,9 +317,10 @@ func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
 			t.Error("the output holds the private key")
 		}
 	})
-	t.Run("with the local key pair an image found unsigned is signed, a configured key leaves it", func(t *testing.T) {
-		ref := pushGoImage(t, host+"/local/api", "src-0000000000000006", "found")
-		d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref}}}
+	t.Run("with the local key pair an image found unsigned under its own content tag is signed, a configured key leaves it", func(t *testing.T) {
+		in := inputs.Manifest{Inputs: []inputs.Input{{Kind: inputs.KindBuild, Name: "found", Digest: "1"}}}
+		ref := pushGoImage(t, host+"/local/api", in.Tag(), "found")
+		d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref, Inputs: in}}}
 		var out bytes.Buffer
 		configured := &Runner{S: Settings{Env: "staging", RepoRoot: t.TempDir(), Signing: signingOf(t, priv, true)}, Out: &out}
 		if err := configured.trustImages(t.Context(), d, []string{"api"}); err == nil || !strings.Contains(err.Error(), "no signature") {
@@ -335,6 +337,16 @@ func TestDeployAndPromoteRefuseImagesTheyCannotTrust(t *testing.T) {
 		}
 		if err := supplychain.Verify(t.Context(), ref.Repository+"@"+ref.Digest, s.Public()); err != nil {
 			t.Error(err)
+		}
+	})
+	t.Run("the local key pair never signs an image given by IMAGE_TAG", func(t *testing.T) {
+		in := inputs.Manifest{Inputs: []inputs.Input{{Kind: inputs.KindBuild, Name: "given", Digest: "1"}}}
+		ref := pushGoImage(t, host+"/local/api", "pr-7", "given")
+		d := &Desired{Want: map[string]*Want{"api": {Tag: ref.Tag, Ref: ref, Inputs: in}}}
+		var out bytes.Buffer
+		local := &Runner{S: Settings{Env: "prod", RepoRoot: t.TempDir(), Signing: &Signing{Require: true, local: true, KeySource: "the local key pair"}}, Out: &out}
+		if err := local.trustImages(t.Context(), d, []string{"api"}); err == nil || !strings.Contains(err.Error(), "no signature") {
+			t.Errorf("the local key pair vouched for an image it was given, or let it through: %v", err)
 		}
 	})
 	t.Run("promote carries the signature to another registry", func(t *testing.T) {
