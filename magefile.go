@@ -319,6 +319,33 @@ func Plan(ctx context.Context, env string) error {
 	return nil
 }
 
+// Drift lists, per service of env, each object that differs from its release's manifest (field, live -> manifest value, who changed it) or is missing; it changes nothing.
+func Drift(ctx context.Context, env string) error {
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForRead, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	found, names, err := deploy.DriftOf(ctx, deploy.NewRunner(s, io.Discard, "drift "+env))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		lines := found.Lines(name)
+		if len(lines) == 0 {
+			fmt.Printf("%-12s no drift: every object matches its release's manifest\n", name)
+			continue
+		}
+		fmt.Printf("%-12s drifted (go run mage.go deploy %s repairs it):\n", name, env)
+		for _, l := range lines {
+			fmt.Printf("  %s\n", l)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Printf("nothing is deployed in %s (namespace %s)\n", env, s.Namespace)
+	}
+	return nil
+}
+
 // Destroy removes an environment (-env=<env>), or, with no argument, every environment this checkout deployed; prod needs CONFIRM_PROD=yes.
 func Destroy(ctx context.Context, env *string) error {
 	if stray := strayArgs("destroy"); stray != "" {

@@ -139,12 +139,30 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, err
 	}
 	changes := d.Changes(st, live, s.ConfirmRemove)
+	// Drift in the services Terraform leaves alone: a changed one is upgraded by Helm, whose
+	// three-way merge puts its objects back as its manifest says.
+	found, repaired, err := r.repairDrift(ctx, live, d, slices.DeleteFunc(d.Names(), func(n string) bool { return changes[n] != "" }))
+	if err != nil {
+		return nil, err
+	}
+	res.Notes = append(res.Notes, driftNotes(found, repaired)...)
+	var (
+		repairedIn map[string]time.Duration
+		fixed      map[string]string // service -> "drift repaired"
+	)
+	if repaired {
+		res.Changed, fixed = true, asRepaired(found)
+		var failures map[string]error
+		if repairedIn, failures = r.waitAll(ctx, fixed); len(failures) > 0 {
+			return nil, fmt.Errorf("the drift of %s was repaired, but: %w", list(slices.Sorted(maps.Keys(failures))), joinFailures(failures))
+		}
+	}
 	if len(changes) == 0 {
 		fmt.Fprintf(r.Out, "  no changes: every service's fingerprint matches what runs in %s\n", s.Namespace)
 		if err := r.ensureNamespace(ctx, existing); err != nil {
 			return nil, err
 		}
-		res.Rows = r.rows(d, live, nil, nil, nil)
+		res.Rows = r.rows(d, live, fixed, repairedIn, nil)
 		if err := r.remember(); err != nil {
 			fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 		}
@@ -227,7 +245,8 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if live, err = r.observe(ctx); err != nil {
 		return nil, err
 	}
-	res.Rows = r.rows(d, live, applied, readyIn, failures)
+	maps.Copy(readyIn, repairedIn)
+	res.Rows = r.rows(d, live, mergeActions(applied, fixed), readyIn, failures)
 	for name, action := range applied {
 		if action == "removed" {
 			res.Rows = append(res.Rows, Row{Service: name, Change: "removed"})

@@ -22,6 +22,9 @@ type PlanResult struct {
 	// Terraform is what Terraform's own plan changes, per service, when it ran: the same
 	// services as Changes, unless something changed behind deploy's back.
 	Terraform map[string]string
+	// Drift is, per service that runs, each object of its release that is missing or differs
+	// from the release's manifest: deploy repairs it (unless DRIFT=warn).
+	Drift Drift
 }
 
 // Plan shows what a deploy of the current settings would change, and changes nothing: no image
@@ -73,6 +76,17 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 		return nil, err
 	}
 	res.Changes = d.Changes(st, live, s.ConfirmRemove)
+	if err := r.step("drift of "+list(slices.Sorted(maps.Keys(live.Releases))), func() error {
+		res.Drift, err = r.CheckDrift(ctx, slices.Sorted(maps.Keys(live.Releases)))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Drift)) {
+		for _, line := range res.Drift.Lines(name) {
+			fmt.Fprintf(r.Out, "  %-10s drift: %s\n", name, line)
+		}
+	}
 	names := changed(res.Changes)
 	if err := r.resolve(ctx, d, names); err != nil {
 		return nil, err

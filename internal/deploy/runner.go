@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dtap-platform/monorepo/internal/cluster"
+	"github.com/dtap-platform/monorepo/internal/drift"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/lineprefix"
@@ -69,6 +70,8 @@ type Runner struct {
 	built       []string          // the services whose image this run built
 	wrote       map[string]string // service -> the secret version this run wrote
 	checked     *checked          // destroy's checks, once made
+	drift       *drift.Checker    // made on first use (checker)
+	driftMu     sync.Mutex
 }
 
 // NewRunner prepares a run of s; out hears its progress.
