@@ -110,6 +110,9 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		if err = errors.Join(stateErr, err); err != nil {
 			return err
 		}
+		if r.Saved != nil {
+			return r.checkBasis(st, live) // a pending release moved the basis: nothing is recovered
+		}
 		if recovered, err := r.recoverPending(live, res); err != nil || !recovered {
 			return err
 		}
@@ -140,8 +143,17 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	}
 	changes := d.Changes(st, live, s.ConfirmRemove)
 	// Drift in the services Terraform leaves alone: a changed one is upgraded by Helm, whose
-	// three-way merge puts its objects back as its manifest says.
-	found, repaired, err := r.repairDrift(ctx, live, d, slices.DeleteFunc(d.Names(), func(n string) bool { return changes[n] != "" }))
+	// three-way merge puts its objects back as its manifest says. A saved plan repairs the drift
+	// it lists, and nothing else.
+	checkDrift := slices.DeleteFunc(d.Names(), func(n string) bool { return changes[n] != "" })
+	if r.Saved != nil {
+		if err := r.followPlan(ctx, d, changes); err != nil {
+			return nil, err
+		}
+		checkDrift = r.savedRepairs()
+		fmt.Fprintf(r.Out, "  applying plan %s (made %s): its basis has not moved\n", r.SavedName, r.Saved.Made.Format(time.RFC3339))
+	}
+	found, repaired, err := r.repairDrift(ctx, live, d, checkDrift)
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +622,11 @@ func (r *Runner) applyService(ctx context.Context, d *Desired, st State, live Li
 	}
 	// The fingerprints decided that the service changes: plan and apply are one terraform run.
 	// Whether Terraform changed the release is read from the release's revision after.
-	if err := t.ApplyVars(ctx, d.needsRefresh(name, st, live), vars); err != nil {
+	saved, err := r.applySaved(ctx, name, func(planFile string) error { return t.ApplyPlan(ctx, planFile) })
+	if !saved && err == nil {
+		err = t.ApplyVars(ctx, d.needsRefresh(name, st, live), vars)
+	}
+	if err != nil {
 		return true, note, err
 	}
 	after, err := r.helm.Last(name)

@@ -37,6 +37,9 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
 		return nil, err
 	}
+	if r.clients == nil && r.PlanOut != "" {
+		return nil, fmt.Errorf("plan -out: the local cluster %q does not exist, so there is nothing to plan against: deploy %s first", s.Cluster.Name, s.Env)
+	}
 	if r.clients == nil {
 		fmt.Fprintf(r.Out, "  nothing is deployed in %s: the local cluster %q does not exist yet; `go run mage.go deploy %s` creates it and installs %s\n",
 			s.Env, s.Cluster.Name, s.Env, strings.Join(namesOf(s.Run), ", "))
@@ -117,12 +120,19 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			planned = append(planned, name)
 		}
 	}
+	tfPlans := map[string][]byte{}
+	save := func() (*PlanResult, error) {
+		if r.PlanOut == "" {
+			return res, nil
+		}
+		return res, r.savePlan(r.PlanOut, st, live, d, res, tfPlans)
+	}
 	if len(planned) == 0 {
-		return res, nil
+		return save()
 	}
 	if st.Legacy {
 		fmt.Fprintf(r.Out, "  the state of %s is one workspace from before states were kept per service: the next deploy splits it; Terraform's own plan waits until then\n", s.Env)
-		return res, nil
+		return save()
 	}
 	res.Terraform = map[string]string{}
 	var mu sync.Mutex
@@ -139,8 +149,20 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			planFile := filepath.Join(r.serviceDataDir("plan", name), "plan.tfplan")
 			defer os.Remove(planFile)
 			changed, err := t.Plan(ctx, planFile, d.needsRefresh(name, st, live), vars)
-			if err != nil || !changed {
+			if err != nil {
 				return err
+			}
+			if r.PlanOut != "" {
+				saved, err := os.ReadFile(planFile)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				tfPlans[name] = saved
+				mu.Unlock()
+			}
+			if !changed {
+				return nil
 			}
 			changes, err := t.PlanChanges(ctx, planFile)
 			mu.Lock()
@@ -149,7 +171,10 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			return err
 		})
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return save()
 }
 
 func namesOf(svcs []services.Service) []string {
