@@ -25,6 +25,7 @@ import (
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/inputs"
 	"github.com/dtap-platform/monorepo/internal/interrupt"
+	"github.com/dtap-platform/monorepo/internal/planfile"
 	"github.com/dtap-platform/monorepo/internal/services"
 	"github.com/dtap-platform/monorepo/internal/tf"
 	"github.com/dtap-platform/monorepo/internal/workflows"
@@ -283,8 +284,15 @@ func (Kind) Down(ctx context.Context) error {
 	return cluster.Down(ctx, o)
 }
 
-// Deploy builds what changed, then installs or upgrades every service (SERVICES=a,b for some) in env: dev, test, staging or prod.
-func Deploy(ctx context.Context, env string) error {
+// Deploy builds what changed, then installs or upgrades every service (SERVICES=a,b for some) in env: dev, test, staging or prod (-plan=<file>: apply exactly a saved plan, refused if its basis moved).
+func Deploy(ctx context.Context, env string, plan *string) error {
+	var saved *planfile.File
+	if deref(plan) != "" {
+		var err error
+		if saved, err = planfile.Read(*plan); err != nil {
+			return err
+		}
+	}
 	s, err := deploy.Resolve(ctx, ".", env, deploy.ForDeploy, os.Getenv, os.Environ())
 	if err != nil {
 		return err
@@ -293,6 +301,7 @@ func Deploy(ctx context.Context, env string) error {
 	defer stop()
 	r := deploy.NewRunner(s, os.Stdout, "deploy "+env)
 	r.Force = force
+	r.Saved, r.SavedName = saved, deref(plan)
 	start := time.Now()
 	res, err := deploy.Deploy(ctx, r)
 	if res != nil {
@@ -301,8 +310,8 @@ func Deploy(ctx context.Context, env string) error {
 	return err
 }
 
-// Plan shows what `deploy env` would change, per service, and changes nothing.
-func Plan(ctx context.Context, env string) error {
+// Plan shows what `deploy env` would change, per service, and the drift deploy would repair; it changes nothing (-out=<file>: save the plan for deploy -plan).
+func Plan(ctx context.Context, env string, out *string) error {
 	s, err := deploy.Resolve(ctx, ".", env, deploy.ForPlan, os.Getenv, os.Environ())
 	if err != nil {
 		return err
@@ -311,11 +320,39 @@ func Plan(ctx context.Context, env string) error {
 	defer stop()
 	r := deploy.NewRunner(s, os.Stdout, "plan "+env)
 	r.Force = force
+	r.PlanOut = deref(out)
 	res, err := deploy.Plan(ctx, r)
 	if err != nil {
 		return err
 	}
 	fmt.Print(res.Summary(env))
+	return nil
+}
+
+// Drift lists, per service of env, each object that differs from its release's manifest (field, live -> manifest value, who changed it) or is missing; it changes nothing.
+func Drift(ctx context.Context, env string) error {
+	s, err := deploy.Resolve(ctx, ".", env, deploy.ForRead, os.Getenv, os.Environ())
+	if err != nil {
+		return err
+	}
+	found, names, err := deploy.DriftOf(ctx, deploy.NewRunner(s, io.Discard, "drift "+env))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		lines := found.Lines(name)
+		if len(lines) == 0 {
+			fmt.Printf("%-12s no drift: every object matches its release's manifest\n", name)
+			continue
+		}
+		fmt.Printf("%-12s drifted (go run mage.go deploy %s repairs it):\n", name, env)
+		for _, l := range lines {
+			fmt.Printf("  %s\n", l)
+		}
+	}
+	if len(names) == 0 {
+		fmt.Printf("nothing is deployed in %s (namespace %s)\n", env, s.Namespace)
+	}
 	return nil
 }
 

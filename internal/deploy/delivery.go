@@ -390,6 +390,8 @@ type StatusRow struct {
 	Differs   *bool  `json:"differsFromUpstream,omitempty"` // nil: no upstream, or it does not run the service
 	Reachable bool   `json:"reachable"`
 	Note      string `json:"note,omitempty"`
+	// Drift is each object of the release that is missing or differs from its manifest.
+	Drift []string `json:"drift,omitempty"`
 }
 
 // Status reads, for each environment's runner, what its services run; it changes nothing.
@@ -420,6 +422,11 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 			fail("unreadable: " + err.Error())
 			continue
 		}
+		drifted, err := r.CheckDrift(ctx, slices.Sorted(maps.Keys(rels)))
+		if err != nil {
+			fail("drift unreadable: " + err.Error())
+			continue
+		}
 		found := false
 		for _, svc := range r.S.All {
 			rel := rels[svc.Name]
@@ -438,6 +445,9 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 				if d.Spec.Replicas != nil {
 					row.Desired = *d.Spec.Replicas
 				}
+			}
+			if row.Drift = drifted.Lines(svc.Name); len(row.Drift) > 0 {
+				row.Note = strings.TrimPrefix(row.Note+"; drifted: "+strings.Join(row.Drift, "; "), "; ")
 			}
 			digests[env][svc.Name] = img.Digest
 			rows = append(rows, row)

@@ -112,6 +112,9 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		if err = errors.Join(stateErr, err); err != nil {
 			return err
 		}
+		if r.Saved != nil {
+			return r.checkBasis(st, live) // a pending release moved the basis: nothing is recovered
+		}
 		if recovered, err := r.recoverPending(live, res); err != nil || !recovered {
 			return err
 		}
@@ -141,12 +144,39 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, err
 	}
 	changes := d.Changes(st, live, s.ConfirmRemove)
+	// Drift in the services Terraform leaves alone: a changed one is upgraded by Helm, whose
+	// three-way merge puts its objects back as its manifest says. A saved plan repairs the drift
+	// it lists, and nothing else.
+	checkDrift := slices.DeleteFunc(d.Names(), func(n string) bool { return changes[n] != "" })
+	if r.Saved != nil {
+		if err := r.followPlan(ctx, d, changes); err != nil {
+			return nil, err
+		}
+		checkDrift = r.savedRepairs()
+		fmt.Fprintf(r.Out, "  applying plan %s (made %s): its basis has not moved\n", r.SavedName, r.Saved.Made.Format(time.RFC3339))
+	}
+	found, repaired, err := r.repairDrift(ctx, live, d, checkDrift)
+	if err != nil {
+		return nil, err
+	}
+	res.Notes = append(res.Notes, driftNotes(found, repaired)...)
+	var (
+		repairedIn map[string]time.Duration
+		fixed      map[string]string // service -> "drift repaired"
+	)
+	if repaired {
+		res.Changed, fixed = true, asRepaired(found)
+		var failures map[string]error
+		if repairedIn, failures = r.waitAll(ctx, fixed); len(failures) > 0 {
+			return nil, fmt.Errorf("the drift of %s was repaired, but: %w", list(slices.Sorted(maps.Keys(failures))), joinFailures(failures))
+		}
+	}
 	if len(changes) == 0 {
 		fmt.Fprintf(r.Out, "  no changes: every service's fingerprint matches what runs in %s\n", s.Namespace)
 		if err := r.ensureNamespace(ctx, existing); err != nil {
 			return nil, err
 		}
-		res.Rows = r.rows(d, live, nil, nil, nil)
+		res.Rows = r.rows(d, live, fixed, repairedIn, nil)
 		if err := r.remember(); err != nil {
 			fmt.Fprintf(r.Out, "  note: could not record this deploy for a bare `mage destroy`: %v\n", err)
 		}
@@ -231,7 +261,8 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if live, err = r.observe(ctx); err != nil {
 		return nil, err
 	}
-	res.Rows = r.rows(d, live, applied, readyIn, failures)
+	maps.Copy(readyIn, repairedIn)
+	res.Rows = r.rows(d, live, mergeActions(applied, fixed), readyIn, failures)
 	for name, action := range applied {
 		if action == "removed" {
 			res.Rows = append(res.Rows, Row{Service: name, Change: "removed"})
@@ -595,7 +626,11 @@ func (r *Runner) applyService(ctx context.Context, d *Desired, st State, live Li
 	}
 	// The fingerprints decided that the service changes: plan and apply are one terraform run.
 	// Whether Terraform changed the release is read from the release's revision after.
-	if err := t.ApplyVars(ctx, d.needsRefresh(name, st, live), vars); err != nil {
+	saved, err := r.applySaved(ctx, name, func(planFile string) error { return t.ApplyPlan(ctx, planFile) })
+	if !saved && err == nil {
+		err = t.ApplyVars(ctx, d.needsRefresh(name, st, live), vars)
+	}
+	if err != nil {
 		return true, note, err
 	}
 	after, err := r.helm.Last(name)

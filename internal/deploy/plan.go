@@ -22,6 +22,9 @@ type PlanResult struct {
 	// Terraform is what Terraform's own plan changes, per service, when it ran: the same
 	// services as Changes, unless something changed behind deploy's back.
 	Terraform map[string]string
+	// Drift is, per service that runs, each object of its release that is missing or differs
+	// from the release's manifest: deploy repairs it (unless DRIFT=warn).
+	Drift Drift
 }
 
 // Plan shows what a deploy of the current settings would change, and changes nothing: no image
@@ -33,6 +36,9 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	res := &PlanResult{Changes: map[string]string{}, Secrets: map[string]string{}}
 	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
 		return nil, err
+	}
+	if r.clients == nil && r.PlanOut != "" {
+		return nil, fmt.Errorf("plan -out: the local cluster %q does not exist, so there is nothing to plan against: deploy %s first", s.Cluster.Name, s.Env)
 	}
 	if r.clients == nil {
 		fmt.Fprintf(r.Out, "  nothing is deployed in %s: the local cluster %q does not exist yet; `go run mage.go deploy %s` creates it and installs %s\n",
@@ -73,6 +79,17 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 		return nil, err
 	}
 	res.Changes = d.Changes(st, live, s.ConfirmRemove)
+	if err := r.step("drift of "+list(slices.Sorted(maps.Keys(live.Releases))), func() error {
+		res.Drift, err = r.CheckDrift(ctx, slices.Sorted(maps.Keys(live.Releases)))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(res.Drift)) {
+		for _, line := range res.Drift.Lines(name) {
+			fmt.Fprintf(r.Out, "  %-10s drift: %s\n", name, line)
+		}
+	}
 	names := changed(res.Changes)
 	if err := r.resolve(ctx, d, names); err != nil {
 		return nil, err
@@ -103,12 +120,19 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			planned = append(planned, name)
 		}
 	}
+	tfPlans := map[string][]byte{}
+	save := func() (*PlanResult, error) {
+		if r.PlanOut == "" {
+			return res, nil
+		}
+		return res, r.savePlan(r.PlanOut, st, live, d, res, tfPlans)
+	}
 	if len(planned) == 0 {
-		return res, nil
+		return save()
 	}
 	if st.Legacy {
 		fmt.Fprintf(r.Out, "  the state of %s is one workspace from before states were kept per service: the next deploy splits it; Terraform's own plan waits until then\n", s.Env)
-		return res, nil
+		return save()
 	}
 	res.Terraform = map[string]string{}
 	var mu sync.Mutex
@@ -125,8 +149,20 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			planFile := filepath.Join(r.serviceDataDir("plan", name), "plan.tfplan")
 			defer os.Remove(planFile)
 			changed, err := t.Plan(ctx, planFile, d.needsRefresh(name, st, live), vars)
-			if err != nil || !changed {
+			if err != nil {
 				return err
+			}
+			if r.PlanOut != "" {
+				saved, err := os.ReadFile(planFile)
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				tfPlans[name] = saved
+				mu.Unlock()
+			}
+			if !changed {
+				return nil
 			}
 			changes, err := t.PlanChanges(ctx, planFile)
 			mu.Lock()
@@ -135,7 +171,10 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 			return err
 		})
 	})
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	return save()
 }
 
 func namesOf(svcs []services.Service) []string {

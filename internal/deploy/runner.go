@@ -21,10 +21,12 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dtap-platform/monorepo/internal/cluster"
+	"github.com/dtap-platform/monorepo/internal/drift"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 	"github.com/dtap-platform/monorepo/internal/lineprefix"
 	"github.com/dtap-platform/monorepo/internal/lock"
+	"github.com/dtap-platform/monorepo/internal/planfile"
 	"github.com/dtap-platform/monorepo/internal/release"
 	"github.com/dtap-platform/monorepo/internal/tf"
 )
@@ -52,6 +54,11 @@ type Runner struct {
 	Out     io.Writer
 	Command string          // what the user typed, for the lock holder and messages
 	Force   <-chan struct{} // closed on a second interrupt
+	// Saved is the plan deploy -plan applies (SavedName is how the user named it); PlanOut is
+	// where plan -out saves one.
+	Saved     *planfile.File
+	SavedName string
+	PlanOut   string
 
 	steps       []Step
 	tfPath      string
@@ -71,6 +78,8 @@ type Runner struct {
 	wrote       map[string]string // service -> the secret version this run wrote
 	checked     *checked          // destroy's checks, once made
 	signing     *pending          // signing beside the deploy, where nothing waits for it
+	drift       *drift.Checker    // made on first use (checker)
+	driftMu     sync.Mutex
 }
 
 // NewRunner prepares a run of s; out hears its progress.
@@ -431,6 +440,12 @@ func (i ServiceInputs) Image() image.Ref {
 	return image.Ref{Repository: i.ImageRepository, Tag: i.ImageTag, Digest: i.ImageDigest}
 }
 
+// Serial is which version of a Terraform state: its lineage and serial.
+type Serial struct {
+	Lineage string
+	Serial  int
+}
+
 // State is what the environment's Terraform states (one workspace per service) say runs.
 type State struct {
 	Exists    bool // a workspace of the environment exists
@@ -446,6 +461,9 @@ type State struct {
 	// Services are the inputs each service was last applied with (the services output), for
 	// the services whose release the state holds.
 	Services map[string]ServiceInputs
+	// Serials are each service workspace's state lineage and serial, when read from the
+	// cluster's backend (peekState): a saved plan's basis.
+	Serials map[string]Serial
 	// Managed are the services whose helm_release the state holds.
 	Managed  map[string]bool
 	Releases map[string]struct {

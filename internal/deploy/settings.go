@@ -75,7 +75,10 @@ type Settings struct {
 	// RollbackScope is ROLLBACK_SCOPE: "service" (a failed rollout rolls back that service
 	// alone) or "environment" (every service the run changed, all or nothing).
 	RollbackScope string
-	LockWait      time.Duration // DEPLOY_LOCK_TIMEOUT
+	// DriftWarn is DRIFT=warn: deploy reports drift in the services it looks at without
+	// repairing it (DRIFT=repair, the default, repairs it).
+	DriftWarn bool
+	LockWait  time.Duration // DEPLOY_LOCK_TIMEOUT
 	// Merged are the run's services' values as the chart sees them, from the source, before
 	// deploy's own: read once, by Resolve.
 	Merged map[string]map[string]any
@@ -280,6 +283,13 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 	case RollbackService, RollbackEnvironment:
 	default:
 		fail("ROLLBACK_SCOPE=%q: use %s (a failed rollout rolls back that service alone) or %s (every service the run changed)", s.RollbackScope, RollbackService, RollbackEnvironment)
+	}
+	switch getenv("DRIFT") {
+	case "", "repair":
+	case "warn":
+		s.DriftWarn = true
+	default:
+		fail("DRIFT=%q: use repair (the default: deploy repairs drift) or warn (deploy reports it and changes nothing for it)", getenv("DRIFT"))
 	}
 	for _, f := range splitList(getenv("VALUES_FILES")) {
 		abs, _ := filepath.Abs(f)

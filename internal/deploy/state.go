@@ -68,7 +68,9 @@ func (r *Runner) peekState(ctx context.Context) (st State, ok bool, err error) {
 // module's outputs and the service releases among its resources.
 func parseState(doc []byte) (State, error) {
 	var raw struct {
-		Version int `json:"version"`
+		Version int    `json:"version"`
+		Lineage string `json:"lineage"`
+		Serial  int    `json:"serial"`
 		Outputs map[string]struct {
 			Value json.RawMessage `json:"value"`
 		} `json:"outputs"`
@@ -85,7 +87,7 @@ func parseState(doc []byte) (State, error) {
 	if raw.Version != 4 {
 		return State{}, fmt.Errorf("state format version %d, not 4", raw.Version)
 	}
-	st := State{Exists: true, Managed: map[string]bool{}}
+	st := State{Exists: true, Managed: map[string]bool{}, Serials: map[string]Serial{"": {Lineage: raw.Lineage, Serial: raw.Serial}}}
 	outs := map[string]json.RawMessage{}
 	for k, v := range raw.Outputs {
 		outs[k] = v.Value

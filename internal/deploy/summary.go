@@ -66,6 +66,16 @@ func (p *PlanResult) Summary(env string) string {
 		}
 		b.WriteString("nothing was changed\n")
 	}
+	for _, name := range slices.Sorted(maps.Keys(p.Drift)) {
+		what := "a deploy repairs it"
+		if p.Changes[name] != "" {
+			what = "its upgrade puts it back"
+		}
+		fmt.Fprintf(&b, "%s has drifted (%s):\n", name, what)
+		for _, line := range p.Drift.Lines(name) {
+			fmt.Fprintf(&b, "  %s\n", line)
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(p.Terraform)) {
 		if p.Changes[name] == "" {
 			fmt.Fprintf(&b, "note: Terraform's plan also changes %s (%s): its release differs from the state's record\n", name, p.Terraform[name])

@@ -121,7 +121,7 @@ func forEach(names []string, limit int, fn func(name string) error) error {
 // mergeStates makes one State of the environment out of its workspaces' (by workspace name):
 // the legacy <env> workspace and one per service.
 func mergeStates(env string, byWorkspace map[string]State) (State, error) {
-	st := State{Managed: map[string]bool{}, Services: map[string]ServiceInputs{}, Workspaces: map[string]bool{}, Other: map[string]bool{}}
+	st := State{Managed: map[string]bool{}, Services: map[string]ServiceInputs{}, Workspaces: map[string]bool{}, Other: map[string]bool{}, Serials: map[string]Serial{}}
 	st.Releases = map[string]struct {
 		Revision int    `json:"revision"`
 		Status   string `json:"status"`
@@ -141,6 +141,9 @@ func mergeStates(env string, byWorkspace map[string]State) (State, error) {
 		}
 		if svc != "" {
 			st.Workspaces[svc] = true
+			if v, ok := one.Serials[""]; ok {
+				st.Serials[svc] = v // parseState keeps its document's under ""
+			}
 		} else if len(one.Managed) > 0 {
 			st.Legacy = true
 		}

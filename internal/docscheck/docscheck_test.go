@@ -72,7 +72,9 @@ func TestTargetsReadTheMagefile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]Target{
-		"deploy":      {Required: 1},
+		"deploy":      {Required: 1, Optional: []string{"plan"}},
+		"plan":        {Required: 1, Optional: []string{"out"}},
+		"drift":       {Required: 1},
 		"destroy":     {Optional: []string{"env"}},
 		"promote":     {Required: 2, Optional: []string{"commit", "skip"}},
 		"test:all":    {},

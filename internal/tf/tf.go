@@ -370,6 +370,17 @@ func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, er
 	return out, nil
 }
 
+// ApplyPlan applies a saved plan (deploy -plan): exactly what it says; Terraform refuses it
+// when the workspace's state moved since.
+func (r *Runner) ApplyPlan(ctx context.Context, planFile string) error {
+	return r.run(ctx, func(ctx context.Context) error {
+		if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")); err != nil {
+			return fmt.Errorf("terraform apply %s: %w", filepath.Base(planFile), err)
+		}
+		return nil
+	})
+}
+
 // ApplyVars plans and applies in one terraform run (apply -auto-approve), for a caller that has
 // decided what must change itself: a second process, provider start and state read fewer than
 // a plan then its apply. Without refresh, Terraform reads no resource back first.
