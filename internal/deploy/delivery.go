@@ -422,7 +422,13 @@ func Status(ctx context.Context, runners []*Runner) []StatusRow {
 			fail("unreadable: " + err.Error())
 			continue
 		}
-		drifted, err := r.CheckDrift(ctx, slices.Sorted(maps.Keys(rels)))
+		// The cheap look, then the full comparison of the services it points at.
+		hints, err := r.driftHints(ctx, live, nil, slices.Sorted(maps.Keys(rels)))
+		if err != nil {
+			fail("drift unreadable: " + err.Error())
+			continue
+		}
+		drifted, err := r.CheckDrift(ctx, hints)
 		if err != nil {
 			fail("drift unreadable: " + err.Error())
 			continue

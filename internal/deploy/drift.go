@@ -106,7 +106,7 @@ func (r *Runner) driftHints(ctx context.Context, live Live, d *Desired, names []
 		dep, hasDep := live.Deployments[name]
 		svcFields, hasSvc := svcs[name]
 		scaled := false
-		if w := d.Want[name]; w != nil && dig(w.Merged, "autoscaling", "enabled") != true && dep.Spec.Replicas != nil {
+		if w := d.want(name); w != nil && dig(w.Merged, "autoscaling", "enabled") != true && dep.Spec.Replicas != nil {
 			scaled = fmt.Sprint(*dep.Spec.Replicas) != fmt.Sprint(dig(w.Merged, "replicaCount"))
 		}
 		if !hasDep || !hasSvc || scaled || foreign(dep.ManagedFields) || foreign(svcFields) {
@@ -114,6 +114,15 @@ func (r *Runner) driftHints(ctx context.Context, live Live, d *Desired, names []
 		}
 	}
 	return out, nil
+}
+
+// want is a service's desired state; nil without one (status reads no desired state, so its
+// cheap look cannot see a replica count changed by kubectl scale alone).
+func (d *Desired) want(name string) *Want {
+	if d == nil {
+		return nil
+	}
+	return d.Want[name]
 }
 
 // repairDrift checks the services deploy does not apply that show a hint of drift, and repairs

@@ -79,8 +79,14 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 		return nil, err
 	}
 	res.Changes = d.Changes(st, live, s.ConfirmRemove)
+	// The cheap look first, as deploy does, then the full comparison of the services it points
+	// at: a full comparison of every object costs two requests per object (drift <env> does it).
 	if err := r.step("drift of "+list(slices.Sorted(maps.Keys(live.Releases))), func() error {
-		res.Drift, err = r.CheckDrift(ctx, slices.Sorted(maps.Keys(live.Releases)))
+		hints, err := r.driftHints(ctx, live, d, slices.Sorted(maps.Keys(live.Releases)))
+		if err != nil {
+			return err
+		}
+		res.Drift, err = r.CheckDrift(ctx, hints)
 		return err
 	}); err != nil {
 		return nil, err

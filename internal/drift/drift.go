@@ -63,6 +63,9 @@ type Checker struct {
 
 // New connects to the namespace's cluster. The REST mapper reads discovery lazily, once.
 func New(cfg *rest.Config, namespace string) (*Checker, error) {
+	// Two requests per object: above the toolkit's 50 a second, the API server is the limit.
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 200, 400
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
