@@ -109,3 +109,17 @@ func (c CLI) Must(t testing.TB, args ...string) string {
 	t.Logf("cosign %s:\n%s", args[0], errOut)
 	return out
 }
+
+// PublicKeyFile writes a signer's public key (PEM) to a file of the test's, for `--key`.
+func PublicKeyFile(t testing.TB, signer interface{ PublicPEM() ([]byte, error) }) string {
+	t.Helper()
+	pem, err := signer.PublicPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(p, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,8 +1,6 @@
 package supplychain
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,14 +18,7 @@ func TestTheCosignCLIVerifiesWhatAttachWrites(t *testing.T) {
 	if err := Attach(t.Context(), b, s); err != nil {
 		t.Fatal(err)
 	}
-	pem, err := s.PublicPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := filepath.Join(t.TempDir(), "cosign.pub")
-	if err := os.WriteFile(pub, pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pub := cosigncli.PublicKeyFile(t, s)
 	run := cosign.Must
 	ref := b.Repository + "@" + b.Digest
 	insecure := cosigncli.Insecure
@@ -51,11 +42,7 @@ func TestTheCosignCLIVerifiesWhatAttachWrites(t *testing.T) {
 		}
 	})
 	t.Run("cosign verify refuses another key", func(t *testing.T) {
-		otherPEM, _ := newSigner(t).PublicPEM()
-		other := filepath.Join(t.TempDir(), "other.pub")
-		if err := os.WriteFile(other, otherPEM, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		other := cosigncli.PublicKeyFile(t, newSigner(t))
 		if out, _, err := cosign.Run(t, append(append([]string{"verify", "--key", other}, insecure...), ref)...); err == nil {
 			t.Errorf("cosign verify with another key succeeded: %s", out)
 		}

@@ -163,14 +163,7 @@ func checkCosignVerifies(t *testing.T, ns string, services ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := s.PublicPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub := filepath.Join(t.TempDir(), "cosign.pub")
-	if err := os.WriteFile(pub, pem, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pub := cosigncli.PublicKeyFile(t, s)
 	chi := "pkg:golang/github.com/go-chi/chi/v5@" + requiredVersion(t, "github.com/go-chi/chi/v5")
 	for _, svc := range services {
 		dep, err := lab.clients.AppsV1().Deployments(ns).Get(t.Context(), svc, metav1.GetOptions{})
