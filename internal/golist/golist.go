@@ -6,8 +6,14 @@
 // there: never in the repository, which a read-only command must leave as it is), named by a
 // digest of the module's path, the arguments, the environment given, the Go version, and the
 // path, size and modification time of every Go file, go.mod and go.sum of the module (a walk of
-// a few milliseconds). A file that changes
-// changes the digest; file contents are never taken from the cache (the callers hash them).
+// a few milliseconds). A file that changes changes the digest; file contents are never taken
+// from the cache (the callers hash them).
+//
+// When that digest is new, a second one is asked before the go command: a digest of what
+// go list reads of a tree (as go/build does), which is every Go file's header (build
+// constraints, package clause, imports and the cgo preamble among them), its //go:embed lines,
+// the names of the other files, and go.mod and go.sum. An edit inside a function body, the
+// usual one-line change to a service, leaves it as it was, so the answer is still known.
 package golist
 
 import (
@@ -17,6 +23,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"hash"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -36,22 +46,41 @@ func Run(ctx context.Context, root string, env []string, args ...string) ([]byte
 	if err != nil || cerr != nil {
 		return run(ctx, root, env, args)
 	}
-	path := filepath.Join(cache, "dtap", "golist", key+".json")
+	dir := filepath.Join(cache, "dtap", "golist")
+	path := filepath.Join(dir, key+".json")
 	if b, err := os.ReadFile(path); err == nil {
 		return b, nil
+	}
+	var shapePath string
+	if shape, err := shapeStamp(root, env, args); err == nil {
+		shapePath = filepath.Join(dir, "shape-"+shape+".json")
+		if b, err := os.ReadFile(shapePath); err == nil {
+			keep(path, b)
+			return b, nil
+		}
 	}
 	out, err := run(ctx, root, env, args)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
-		tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-		if os.WriteFile(tmp, out, 0o644) == nil {
-			_ = os.Rename(tmp, path)
-		}
-		prune(filepath.Dir(path), 64)
+	keep(path, out)
+	if shapePath != "" {
+		keep(shapePath, out)
 	}
+	prune(dir, 128)
 	return out, nil
+}
+
+// keep writes an answer under a name of its own, then renames it: a run started meanwhile
+// never reads half an answer.
+func keep(path string, out []byte) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
+	if os.WriteFile(tmp, out, 0o644) == nil {
+		_ = os.Rename(tmp, path)
+	}
 }
 
 // prune keeps the newest keep answers of dir.
@@ -89,28 +118,14 @@ func run(ctx context.Context, root string, env, args []string) ([]byte, error) {
 	return out, nil
 }
 
-// stamp is the digest that names an answer: what was asked, of what tree, with which Go.
+// stamp is the digest that names an answer: what was asked, of what tree (each Go file's
+// path, size and modification time), with which Go.
 func stamp(root string, env, args []string) (string, error) {
-	root, err := filepath.Abs(root)
+	h, root, err := question(root, env, args)
 	if err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", root)
-	fmt.Fprintf(h, "%s\t%s\t%s\n", runtime.Version(), strings.Join(args, "\x00"), strings.Join(env, "\x00"))
-	for _, k := range []string{"GOFLAGS", "GOOS", "GOARCH", "CGO_ENABLED", "GOEXPERIMENT", "GOWORK", "GOPATH", "GOMODCACHE", "GOTOOLCHAIN"} {
-		fmt.Fprintf(h, "%s=%s\n", k, os.Getenv(k))
-	}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || n == "node_modules" || n == "testdata") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err = walk(root, func(path string, d fs.DirEntry) error {
 		if n := d.Name(); strings.HasSuffix(n, ".go") || n == "go.mod" || n == "go.sum" {
 			info, err := d.Info()
 			if err != nil {
@@ -121,4 +136,94 @@ func stamp(root string, env, args []string) (string, error) {
 		return nil
 	})
 	return hex.EncodeToString(h.Sum(nil))[:32], err
+}
+
+// shapeStamp is the digest of what go list reads of the tree: each Go file's header and
+// //go:embed lines, the other files' names, go.mod and go.sum. Any file it cannot read or
+// parse is an error: then go list runs and says what is wrong.
+func shapeStamp(root string, env, args []string) (string, error) {
+	h, root, err := question(root, env, args)
+	if err != nil {
+		return "", err
+	}
+	err = walk(root, func(path string, d fs.DirEntry) error {
+		n := d.Name()
+		switch {
+		case strings.HasSuffix(n, ".go"):
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			head, embeds, err := header(src)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "go\t%s\t%d\n%s\n%s\n", path, len(head), head, embeds)
+		case n == "go.mod", n == "go.sum":
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "mod\t%s\t%d\n%s\n", path, len(src), src)
+		default:
+			fmt.Fprintf(h, "file\t%s\n", path)
+		}
+		return nil
+	})
+	return hex.EncodeToString(h.Sum(nil))[:32], err
+}
+
+// header is the part of a Go file go/build reads to list its package: everything up to the
+// end of its imports (build constraints, package clause, cgo preamble), and the file's
+// //go:embed lines.
+func header(src []byte) (head []byte, embeds []byte, err error) {
+	f, err := parser.ParseFile(token.NewFileSet(), "", src, parser.ImportsOnly)
+	if err != nil {
+		return nil, nil, err
+	}
+	end := f.Name.End()
+	for _, d := range f.Decls {
+		if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.IMPORT && g.End() > end {
+			end = g.End()
+		}
+	}
+	head = src[:int(end)-1] // a file's positions start at 1
+	for line := range bytes.Lines(src[len(head):]) {
+		if bytes.HasPrefix(bytes.TrimSpace(line), []byte("//go:embed")) {
+			embeds = append(embeds, line...)
+		}
+	}
+	return head, embeds, nil
+}
+
+// question starts a digest with what was asked and with which Go.
+func question(root string, env, args []string) (hash.Hash, string, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", root)
+	fmt.Fprintf(h, "%s\t%s\t%s\n", runtime.Version(), strings.Join(args, "\x00"), strings.Join(env, "\x00"))
+	for _, k := range []string{"GOFLAGS", "GOOS", "GOARCH", "CGO_ENABLED", "GOEXPERIMENT", "GOWORK", "GOPATH", "GOMODCACHE", "GOTOOLCHAIN"} {
+		fmt.Fprintf(h, "%s=%s\n", k, os.Getenv(k))
+	}
+	return h, root, nil
+}
+
+// walk calls fn for every file of the module at root, leaving out what go list leaves out
+// (directories named with a leading dot, node_modules, testdata).
+func walk(root string, fn func(path string, d fs.DirEntry) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if n := d.Name(); path != root && (strings.HasPrefix(n, ".") || n == "node_modules" || n == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		return fn(path, d)
+	})
 }
