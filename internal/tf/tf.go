@@ -96,6 +96,8 @@ type Options struct {
 	Prefix    string
 	// Force is closed on a second interrupt: terraform is then told to exit at once.
 	Force <-chan struct{}
+	// Reattach names a provider already running (StartProvider) for terraform to use.
+	Reattach tfexec.ReattachInfo
 }
 
 // Runner runs terraform in one working directory.
@@ -322,6 +324,9 @@ func (r *Runner) DeleteWorkspace(ctx context.Context, name string) error {
 // runs with the state itself.
 func (r *Runner) Plan(ctx context.Context, planFile string, refresh bool, varFiles ...string) (bool, error) {
 	opts := []tfexec.PlanOption{tfexec.Out(planFile), tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
+	if r.opts.Reattach != nil {
+		opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+	}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
@@ -350,7 +355,11 @@ func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, er
 	err := r.run(ctx, func(ctx context.Context) error {
 		defer r.quiet()()
 		var err error
-		plan, err = r.tf.ShowPlanFile(ctx, planFile)
+		var opts []tfexec.ShowOption
+		if r.opts.Reattach != nil {
+			opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+		}
+		plan, err = r.tf.ShowPlanFile(ctx, planFile, opts...)
 		return err
 	})
 	if err != nil {
@@ -374,7 +383,11 @@ func (r *Runner) PlanChanges(ctx context.Context, planFile string) ([]Change, er
 // when the workspace's state moved since.
 func (r *Runner) ApplyPlan(ctx context.Context, planFile string) error {
 	return r.run(ctx, func(ctx context.Context) error {
-		if err := r.tf.Apply(ctx, tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")); err != nil {
+		opts := []tfexec.ApplyOption{tfexec.DirOrPlan(planFile), tfexec.LockTimeout("60s")}
+		if r.opts.Reattach != nil {
+			opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+		}
+		if err := r.tf.Apply(ctx, opts...); err != nil {
 			return fmt.Errorf("terraform apply %s: %w", filepath.Base(planFile), err)
 		}
 		return nil
@@ -386,6 +399,9 @@ func (r *Runner) ApplyPlan(ctx context.Context, planFile string) error {
 // a plan then its apply. Without refresh, Terraform reads no resource back first.
 func (r *Runner) ApplyVars(ctx context.Context, refresh bool, varFiles ...string) error {
 	opts := []tfexec.ApplyOption{tfexec.Refresh(refresh), tfexec.LockTimeout("60s")}
+	if r.opts.Reattach != nil {
+		opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+	}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
@@ -401,6 +417,9 @@ func (r *Runner) ApplyVars(ctx context.Context, refresh bool, varFiles ...string
 // run (destroy -auto-approve).
 func (r *Runner) Destroy(ctx context.Context, varFiles ...string) error {
 	opts := []tfexec.DestroyOption{tfexec.LockTimeout("60s")}
+	if r.opts.Reattach != nil {
+		opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+	}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
@@ -416,6 +435,9 @@ func (r *Runner) Destroy(ctx context.Context, varFiles ...string) error {
 // release back behind Terraform's back.
 func (r *Runner) Refresh(ctx context.Context, varFiles ...string) error {
 	opts := []tfexec.ApplyOption{tfexec.RefreshOnly(true), tfexec.LockTimeout("60s")}
+	if r.opts.Reattach != nil {
+		opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+	}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
@@ -430,6 +452,9 @@ func (r *Runner) Refresh(ctx context.Context, varFiles ...string) error {
 // Import adopts an existing object into the state at address.
 func (r *Runner) Import(ctx context.Context, address, id string, varFiles ...string) error {
 	opts := []tfexec.ImportOption{tfexec.LockTimeout("60s")}
+	if r.opts.Reattach != nil {
+		opts = append(opts, tfexec.Reattach(r.opts.Reattach))
+	}
 	for _, f := range varFiles {
 		opts = append(opts, tfexec.VarFile(f))
 	}
