@@ -197,6 +197,7 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 		return nil, fmt.Errorf("-revision=%d: revisions are per service; name one with SERVICES (services: %s)", revision, strings.Join(services.Names(s.Run), ", "))
 	}
 	res := &Result{Env: s.Env, Namespace: s.Namespace, Changed: true}
+	defer r.stopProvider()
 	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
 		return nil, err
 	}

@@ -72,6 +72,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	s := r.S
 	res := &Result{Env: s.Env, Namespace: s.Namespace}
 	needDocker := !s.SkipBuild && s.Builder == image.BuilderDocker && len(s.Pins) < len(s.Run)
+	r.readSources(ctx) // the checkout's part of the desired state, while the cluster is asked
 	if err := r.step("preflight", func() error { return r.Preflight(ctx, needDocker) }); err != nil {
 		return nil, err
 	}
@@ -82,6 +83,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 	if err := r.ensureLocalCluster(ctx); err != nil {
 		return nil, err
 	}
+	r.readDoors(ctx) // the front door's lists, beside the lock and the state
 	if err := r.step("lock "+s.Env, func() error {
 		if err := r.ensureStateNamespace(ctx); err != nil {
 			return err
@@ -91,6 +93,7 @@ func Deploy(ctx context.Context, r *Runner) (*Result, error) {
 		return nil, err
 	}
 	defer r.releaseLock()
+	defer r.stopProvider() // after every terraform run, before the lock is released
 	// A run that fails early still waits for its signatures (held by the lock, like the rest).
 	defer func() { _ = r.wait(r.signing) }()
 

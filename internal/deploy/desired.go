@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
+	"golang.org/x/sync/errgroup"
 	helmrelease "helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -97,25 +99,30 @@ type Live struct {
 	Deployments map[string]appsv1.Deployment
 }
 
-// observe reads what runs in the environment's namespace.
+// observe reads what runs in the environment's namespace: three lists, at once.
 func (r *Runner) observe(ctx context.Context) (Live, error) {
 	live := Live{Deployments: map[string]appsv1.Deployment{}}
-	var err error
-	if live.Releases, err = release.Newest(ctx, r.kube, r.S.Namespace); err != nil {
-		return live, err
-	}
-	store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
-	if live.Secrets, err = store.All(ctx); err != nil {
-		return live, err
-	}
-	list, err := r.clients.AppsV1().Deployments(r.S.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return live, fmt.Errorf("list the deployments of %s: %w", r.S.Namespace, err)
-	}
-	for _, d := range list.Items {
-		live.Deployments[d.Name] = d
-	}
-	return live, nil
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		live.Releases, err = release.Newest(ctx, r.kube, r.S.Namespace)
+		return err
+	})
+	g.Go(func() (err error) {
+		store := secrets.Store{Clients: r.clients, Namespace: r.S.Namespace, Env: r.S.Env}
+		live.Secrets, err = store.All(ctx)
+		return err
+	})
+	g.Go(func() error {
+		list, err := r.clients.AppsV1().Deployments(r.S.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list the deployments of %s: %w", r.S.Namespace, err)
+		}
+		for _, d := range list.Items {
+			live.Deployments[d.Name] = d
+		}
+		return nil
+	})
+	return live, g.Wait()
 }
 
 // fingerprintKey is the value that records a release's fingerprint (set by deploy); the chart
@@ -174,6 +181,39 @@ func inputsFingerprint(in ServiceInputs) string {
 	return fp
 }
 
+// sources is what the desired state takes from the checkout alone: the inputs of every
+// service the run builds (their content tags) and the chart's digest. Deploy and plan start
+// reading them before they ask the cluster anything, and desire waits for them.
+type sources struct {
+	done        chan struct{}
+	manifests   map[string]inputs.Manifest
+	chartDigest string
+	err         error
+}
+
+// readSources starts reading the run's sources, once.
+func (r *Runner) readSources(ctx context.Context) *sources {
+	if r.sources != nil {
+		return r.sources
+	}
+	s, src := r.S, &sources{done: make(chan struct{})}
+	r.sources = src
+	go func() {
+		defer close(src.done)
+		var build []services.Service
+		for _, svc := range s.Run {
+			if _, pinned := s.Pins[svc.Name]; !pinned {
+				build = append(build, svc)
+			}
+		}
+		if src.manifests, src.err = inputs.OfAll(ctx, s.RepoRoot, build, image.InputOptions(ctx)); src.err != nil {
+			return
+		}
+		src.chartDigest, src.err = chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
+	}()
+	return src
+}
+
 // desire decides what every service of the run should run. st and live may be empty (render,
 // or a cluster that does not exist yet): then no secret version is mounted and nothing is kept.
 // No image is looked up here; resolve does that for the services that need it.
@@ -187,20 +227,12 @@ func (r *Runner) desire(ctx context.Context, st State, live Live) (*Desired, err
 		}
 		d.Kept = keep
 	}
-	var build []services.Service
-	for _, svc := range s.Run {
-		if _, pinned := s.Pins[svc.Name]; !pinned {
-			build = append(build, svc)
-		}
+	src := r.readSources(ctx)
+	<-src.done
+	if src.err != nil {
+		return nil, src.err
 	}
-	manifests, err := inputs.OfAll(ctx, s.RepoRoot, build, image.InputOptions(ctx))
-	if err != nil {
-		return nil, err
-	}
-	digest, err := chart.Digest(filepath.Join(s.RepoRoot, environments.ChartDir))
-	if err != nil {
-		return nil, err
-	}
+	manifests, digest := src.manifests, src.chartDigest
 	merged, err := s.mergedAll(s.Run)
 	if err != nil {
 		return nil, err
@@ -243,12 +275,14 @@ func (r *Runner) desire(ctx context.Context, st State, live Live) (*Desired, err
 			return nil, err
 		}
 	}
+	sets := map[string]map[string]any{}
 	for _, name := range d.Names() {
 		w := d.Want[name]
-		set := s.overrides(w.Service, w.Merged, deploySet{chartDigest: digest, secret: w.Secret, peers: d.Peers, frontDoor: w.FrontDoor}, &d.Notes)
-		if err := w.seal(s, set); err != nil {
-			return nil, err
-		}
+		sets[name] = s.overrides(w.Service, w.Merged, deploySet{chartDigest: digest, secret: w.Secret, peers: d.Peers, frontDoor: w.FrontDoor}, &d.Notes)
+	}
+	// Each service's documents are written and hashed on every core.
+	if err := forEach(d.Names(), runtime.GOMAXPROCS(0), func(name string) error { return d.Want[name].seal(s, sets[name]) }); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

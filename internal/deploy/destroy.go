@@ -32,6 +32,7 @@ import (
 // create, and refuses a namespace that belongs to another environment.
 func Destroy(ctx context.Context, r *Runner) error {
 	s := r.S
+	defer r.stopProvider()
 	ns, err := CheckDestroy(ctx, r)
 	if err != nil {
 		return err

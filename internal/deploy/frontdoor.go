@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -42,12 +43,13 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 		}
 		return nil
 	}
-	nodes, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
+	doors := r.readDoors(ctx)
+	<-doors.done
+	if doors.err != nil {
+		return doors.err
 	}
 	size := -1
-	for _, n := range nodes.Items {
+	for _, n := range doors.nodes {
 		if v, ok := n.Annotations[cluster.FrontDoorAnnotation]; ok {
 			size, _ = strconv.Atoi(v)
 		}
@@ -60,10 +62,7 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 			r.S.Cluster.Name, strings.Join(want, ", ")))
 		return nil
 	}
-	ports, full, err := r.allocatePorts(ctx, want, size)
-	if err != nil {
-		return err
-	}
+	ports, full := r.allocatePorts(doors.services, want, size)
 	if len(full) > 0 {
 		d.Notes = append(d.Notes, fmt.Sprintf("the embedded cluster's front door has %d ports (%d-%d), all taken: %s got none; reach them with kubectl port-forward, or destroy an environment you no longer need",
 			size, cluster.FrontDoorFirst, cluster.FrontDoorFirst+size-1, strings.Join(full, ", ")))
@@ -71,7 +70,7 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	cidrs := sourceCIDRs(nodes.Items)
+	cidrs := sourceCIDRs(doors.nodes)
 	for name, p := range ports {
 		d.Want[name].FrontDoor = map[string]any{
 			"service":       map[string]any{"nodePort": p},
@@ -86,14 +85,10 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 // and service, so that deploys of two environments at once rarely reach for the same port.
 // The cluster's Services are the record: ports are stable while a Service exists and free again
 // once it is gone, whichever checkout deployed it.
-func (r *Runner) allocatePorts(ctx context.Context, names []string, size int) (map[string]int, []string, error) {
-	list, err := r.clients.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the node ports in use: %w", err)
-	}
+func (r *Runner) allocatePorts(svcs []corev1.Service, names []string, size int) (map[string]int, []string) {
 	taken := map[int]string{}
 	own := map[string]int{}
-	for _, svc := range list.Items {
+	for _, svc := range svcs {
 		for _, p := range svc.Spec.Ports {
 			if p.NodePort == 0 {
 				continue
@@ -105,7 +100,50 @@ func (r *Runner) allocatePorts(ctx context.Context, names []string, size int) (m
 		}
 	}
 	ports, full := assignPorts(taken, own, r.S.Namespace, names, size)
-	return ports, full, nil
+	return ports, full
+}
+
+// doors is what the front door is given from: the cluster's nodes and every Service (the node
+// ports in use), two lists read at once and beside the run's other reads.
+type doors struct {
+	done     chan struct{}
+	nodes    []corev1.Node
+	services []corev1.Service
+	err      error
+}
+
+// readDoors starts reading the front door's lists, once; on the embedded cluster only.
+func (r *Runner) readDoors(ctx context.Context) *doors {
+	if r.doors != nil {
+		return r.doors
+	}
+	fd := &doors{done: make(chan struct{})}
+	if !r.S.Local || r.clients == nil || r.S.Cluster.Gateway == cluster.GatewayCloudProviderKind {
+		close(fd.done) // nothing to read (yet: no cluster is no answer to keep)
+		return fd
+	}
+	r.doors = fd
+	go func() {
+		defer close(fd.done)
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error {
+			list, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			if err == nil {
+				fd.nodes = list.Items
+			}
+			return err
+		})
+		g.Go(func() error {
+			list, err := r.clients.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return fmt.Errorf("read the node ports in use: %w", err)
+			}
+			fd.services = list.Items
+			return nil
+		})
+		fd.err = g.Wait()
+	}()
+	return fd
 }
 
 // assignPorts keeps each service's own port when it is in the range and picks a free one for

@@ -34,6 +34,8 @@ type PlanResult struct {
 func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	s := r.S
 	res := &PlanResult{Changes: map[string]string{}, Secrets: map[string]string{}}
+	r.readSources(ctx) // the checkout's part of the desired state, while the cluster is asked
+	defer r.stopProvider()
 	if err := r.step("preflight", func() error { return r.Preflight(ctx, false) }); err != nil {
 		return nil, err
 	}
@@ -51,6 +53,7 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	if _, err := r.CheckNamespace(ctx, "plan"); err != nil {
 		return nil, err
 	}
+	r.readDoors(ctx) // the front door's lists, beside the state
 	var (
 		st   State
 		live Live

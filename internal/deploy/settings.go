@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -161,6 +163,9 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		return Settings{}, err
 	}
 	s := Settings{Env: env, RepoRoot: root, purpose: purpose}
+	if purpose != ForDestroy && purpose != ForRead {
+		image.WarmHostGo() // `go env`, for image.Builder below, beside the rest
+	}
 	if err := environments.Validate(filepath.Join(root, environments.ChartDir), env); err != nil {
 		return s, err
 	}
@@ -316,8 +321,20 @@ func Resolve(ctx context.Context, repoRoot, env string, purpose Purpose, getenv 
 		if err != nil {
 			return s, err
 		}
-		for _, svc := range s.Run {
+		// Merged and checked against the schema on every core: the CPU a deploy of fifty
+		// services spends before it asks the cluster anything.
+		var mu sync.Mutex
+		mergedOf, mergeErrs := map[string]map[string]any{}, map[string]error{}
+		_ = forEach(services.Names(s.Run), runtime.GOMAXPROCS(0), func(name string) error {
+			svc, _ := s.Service(name)
 			merged, err := chart.ValuesOf(c, chartDir, env, s.valuesFiles(svc)...)
+			mu.Lock()
+			defer mu.Unlock()
+			mergedOf[name], mergeErrs[name] = merged, err
+			return nil
+		})
+		for _, svc := range s.Run {
+			merged, err := mergedOf[svc.Name], mergeErrs[svc.Name]
 			if err != nil {
 				fail("service %s in %s: %w; fix the file that sets that key (VALUES_FILES, %s/values*.yaml or .helm/values-%s.yaml)", svc.Name, env, err, svc.Dir, env)
 				continue

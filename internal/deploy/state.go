@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -36,7 +40,7 @@ func (r *Runner) peekState(ctx context.Context) (st State, ok bool, err error) {
 	if err != nil {
 		return st, false, fmt.Errorf("read the state of %s (secrets in %s): %w", r.S.Env, r.S.StateNamespace, err)
 	}
-	byWorkspace := map[string]State{}
+	raws := map[string][]byte{}
 	for _, sec := range list.Items {
 		ws := sec.Labels[workspaceLabel]
 		if ws != r.S.Env && serviceOfWorkspace(r.S.Env, ws) == "" {
@@ -46,19 +50,30 @@ func (r *Runner) peekState(ctx context.Context) (st State, ok bool, err error) {
 		if !found {
 			return st, false, nil
 		}
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		raws[ws] = raw
+	}
+	// Fifty states are decompressed and parsed on every core.
+	var mu sync.Mutex
+	byWorkspace := map[string]State{}
+	if forEach(slices.Collect(maps.Keys(raws)), runtime.GOMAXPROCS(0), func(ws string) error {
+		zr, err := gzip.NewReader(bytes.NewReader(raws[ws]))
 		if err != nil {
-			return st, false, nil
+			return err
 		}
 		doc, err := io.ReadAll(zr)
 		if err != nil {
-			return st, false, nil
+			return err
 		}
 		one, err := parseState(doc)
 		if err != nil {
-			return st, false, nil
+			return err
 		}
+		mu.Lock()
+		defer mu.Unlock()
 		byWorkspace[ws] = one
+		return nil
+	}) != nil {
+		return st, false, nil // terraform reads what this cannot
 	}
 	st, err = mergeStates(r.S.Env, byWorkspace)
 	return st, err == nil, err

@@ -57,6 +57,15 @@ func (r *Runner) serviceTF(ctx context.Context, kind, svc string, create bool) (
 			return nil, err
 		}
 	}
+	if !r.providerSet {
+		r.providerSet = true
+		p, err := r.tfr.StartProvider(ctx)
+		if err != nil {
+			fmt.Fprintf(r.Out, "  note: no helm provider shared by this run's terraform processes (%v): each starts its own\n", err)
+		}
+		r.provider = p
+		r.tfr.Share(p)
+	}
 	t, ok := r.serviceTFs[svc]
 	if !ok {
 		var err error
@@ -74,6 +83,17 @@ func (r *Runner) serviceTF(ctx context.Context, kind, svc string, create bool) (
 		}
 	}
 	return t, nil
+}
+
+// stopProvider ends the helm provider the run's terraform processes shared, if any: once
+// they have all exited.
+func (r *Runner) stopProvider() {
+	r.tfMu.Lock()
+	defer r.tfMu.Unlock()
+	if err := r.provider.Stop(); err != nil {
+		fmt.Fprintf(r.Out, "  note: %v\n", err)
+	}
+	r.provider, r.providerSet = nil, false
 }
 
 // serviceDataDir is the Terraform data directory of one service's workspace.

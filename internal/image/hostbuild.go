@@ -106,6 +106,15 @@ type hostGoInfo struct {
 	err             error
 }
 
+// WarmHostGo starts asking the host's go command for its version, which Builder needs: a
+// caller that has other work first gets the answer without waiting for it.
+func WarmHostGo() {
+	switch os.Getenv("BUILDER") {
+	case "", BuilderHost:
+		go hostGoOnce()
+	}
+}
+
 func hostGoOnce() hostGoInfo {
 	hostGo.once.Do(func() {
 		cmd := exec.Command("go", "env", "GOVERSION", "GOMOD")

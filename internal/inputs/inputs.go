@@ -206,15 +206,16 @@ type goPackage struct {
 }
 
 // packageGraph is every package that some root imports, by import path.
-type packageGraph map[string]goPackage
+type packageGraph map[string]*goPackage
 
 // closure is a root package and every package it imports.
-func (g packageGraph) closure(root string) ([]goPackage, error) {
+func (g packageGraph) closure(root string) ([]*goPackage, error) {
 	p, ok := g[root]
 	if !ok {
 		return nil, fmt.Errorf("go list did not list %s", root)
 	}
-	out := []goPackage{p}
+	out := make([]*goPackage, 1, 1+len(p.Deps))
+	out[0] = p
 	for _, dep := range p.Deps {
 		d, ok := g[dep]
 		if !ok {
@@ -253,8 +254,8 @@ func listDeps(ctx context.Context, repoRoot string, roots []string) (packageGrap
 	g := packageGraph{}
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for dec.More() {
-		var p goPackage
-		if err := dec.Decode(&p); err != nil {
+		p := &goPackage{}
+		if err := dec.Decode(p); err != nil {
 			return nil, err
 		}
 		g[p.ImportPath] = p
