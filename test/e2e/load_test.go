@@ -81,6 +81,12 @@ func startLoad(t *testing.T, ns, url string, rate int, duration time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pod is the test's, not the deploy's: gone before destroy looks, so that the namespace
+	// holds only what deploy made (a pod left there keeps the namespace, as destroy must).
+	remove := func() {
+		_ = lab.clients.CoreV1().Pods(ns).Delete(context.Background(), created.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+	}
+	t.Cleanup(remove)
 	// Wait until it runs, so the load covers what comes next.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		p, err := lab.clients.CoreV1().Pods(ns).Get(t.Context(), created.Name, metav1.GetOptions{})
@@ -104,6 +110,7 @@ func startLoad(t *testing.T, ns, url string, rate int, duration time.Duration) (
 				if err != nil {
 					t.Fatal(err)
 				}
+				remove()
 				var res load.Result
 				if err := json.Unmarshal([]byte(lastLine(string(raw))), &res); err != nil {
 					t.Fatalf("loadgen %s: %v: %s", p.Status.Phase, err, raw)
