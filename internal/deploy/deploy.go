@@ -731,7 +731,7 @@ func (r *Runner) waitAll(ctx context.Context, applied map[string]string) (map[st
 	)
 	_ = r.step("rollout "+list(names), func() error {
 		start := time.Now()
-		w, err := rollout.NewWatch(ctx, r.clients, r.S.Namespace)
+		w, err := rollout.NewWatch(ctx, r.clients, r.S.Namespace, names...)
 		if err != nil {
 			for _, name := range names {
 				failures[name] = err

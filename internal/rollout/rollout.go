@@ -15,6 +15,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
@@ -65,9 +67,22 @@ type Watch struct {
 }
 
 // NewWatch starts watching namespace ns, and returns once its caches are filled. Stop ends it.
-func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string) (*Watch, error) {
+// Given release names, it watches only their objects (by app.kubernetes.io/instance), so that
+// following one rollout among fifty services lists one service's objects, not fifty.
+func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string, releases ...string) (*Watch, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+	opts := []informers.SharedInformerOption{informers.WithNamespace(ns)}
+	if len(releases) > 0 {
+		sel := labels.NewSelector()
+		req, err := labels.NewRequirement("app.kubernetes.io/instance", selection.In, releases)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("watch the rollouts of %v: %w", releases, err)
+		}
+		sel = sel.Add(*req)
+		opts = append(opts, informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, opts...)
 	w := &Watch{cs: cs, ns: ns, factory: f, cancel: cancel, deps: f.Apps().V1().Deployments().Lister(),
 		sets: f.Apps().V1().ReplicaSets().Lister(), pods: f.Core().V1().Pods().Lister()}
 	f.Start(ctx.Done())

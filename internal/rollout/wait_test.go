@@ -70,3 +70,22 @@ func TestWaitRidesOutAStartErrorThatTheKubeletRetries(t *testing.T) {
 		t.Fatal("Wait did not see the rollout become ready")
 	}
 }
+
+// Following one rollout among many services caches that service's objects only.
+func TestWatchOfSomeReleasesHoldsOnlyTheirObjects(t *testing.T) {
+	dep := func(name string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns",
+			Labels: map[string]string{"app.kubernetes.io/instance": name}}}
+	}
+	cs := fake.NewClientset(dep("web"), dep("s01"), dep("s02"))
+	w, err := NewWatch(t.Context(), cs, "ns", "web", "s02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	for name, want := range map[string]bool{"web": true, "s01": false, "s02": true} {
+		if _, err := w.deps.Deployments("ns").Get(name); (err == nil) != want {
+			t.Errorf("deployment %s cached = %v, want %v", name, err == nil, want)
+		}
+	}
+}
