@@ -66,8 +66,8 @@ func TestStartProviderServesOnAPrivateSocketAndStopEndsIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env := string(environ); strings.Contains(env, "KUBE_CTX=") || !strings.Contains(env, "HELM_DRIVER=secret") {
-		t.Fatalf("the provider's environment must be terraform's (no KUBE_*, HELM_DRIVER=secret): %q", env)
+	if env := string(environ); strings.Contains(env, "KUBE_CTX=") || !strings.Contains(env, "HELM_DRIVER=secret") || !strings.Contains(env, "CHECKPOINT_DISABLE=1") {
+		t.Fatalf("the provider's environment must be terraform's (no KUBE_*, HELM_DRIVER=secret, CHECKPOINT_DISABLE=1): %q", env)
 	}
 	r.Share(p)
 	if err := os.WriteFile(filepath.Join(data, "terraform.tfstate"), []byte("{}"), 0o600); err != nil {

@@ -146,6 +146,11 @@ func New(o Options) (*Runner, error) {
 	// The helm provider would follow HELM_DRIVER to another release storage than the Secrets the
 	// toolkit's Helm SDK reads (history, rollback, recovery, adoption): one storage, always.
 	env["HELM_DRIVER"] = "secret"
+	// No version check against checkpoint-api.hashicorp.com on every run: deploy pins its
+	// terraform, and an offline machine would only log a failed lookup.
+	if _, set := env["CHECKPOINT_DISABLE"]; !set {
+		env["CHECKPOINT_DISABLE"] = "1"
+	}
 	env["TF_IN_AUTOMATION"] = "" // set by terraform-exec itself
 	out := o.Out
 	if out == nil {
