@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Failure is a rollout that did not become ready; Diagnosis says why.
@@ -64,6 +66,9 @@ type Watch struct {
 	pods    corelisters.PodLister
 	factory informers.SharedInformerFactory
 	cancel  context.CancelFunc
+
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, when any watched object changes
 }
 
 // NewWatch starts watching namespace ns, and returns once its caches are filled. Stop ends it.
@@ -84,7 +89,21 @@ func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string, releases 
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, opts...)
 	w := &Watch{cs: cs, ns: ns, factory: f, cancel: cancel, deps: f.Apps().V1().Deployments().Lister(),
-		sets: f.Apps().V1().ReplicaSets().Lister(), pods: f.Core().V1().Pods().Lister()}
+		sets: f.Apps().V1().ReplicaSets().Lister(), pods: f.Core().V1().Pods().Lister(), changed: make(chan struct{})}
+	// Each event wakes the waiting rollouts at once: a ready Deployment is seen when the
+	// watch delivers it, not at the next poll.
+	wake := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.notify() },
+		UpdateFunc: func(any, any) { w.notify() },
+		DeleteFunc: func(any) { w.notify() },
+	}
+	for _, inf := range []cache.SharedIndexInformer{f.Apps().V1().Deployments().Informer(),
+		f.Apps().V1().ReplicaSets().Informer(), f.Core().V1().Pods().Informer()} {
+		if _, err := inf.AddEventHandler(wake); err != nil {
+			cancel()
+			return nil, fmt.Errorf("watch the rollouts in %s: %w", ns, err)
+		}
+	}
 	f.Start(ctx.Done())
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -93,6 +112,21 @@ func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string, releases 
 		}
 	}
 	return w, nil
+}
+
+// notify wakes everything waiting on the channel next returned.
+func (w *Watch) notify() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// next is closed at the next change of a watched object.
+func (w *Watch) next() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.changed
 }
 
 // Stop ends the watches and waits for them to end.
@@ -110,6 +144,7 @@ func Wait(ctx context.Context, w *Watch, name string, rules Rules, out io.Writer
 	ns := w.ns
 	var last string
 	for {
+		changed := w.next() // taken before the look, so that no change between the two is missed
 		d, err := w.deps.Deployments(ns).Get(name)
 		if err != nil {
 			return fmt.Errorf("deployment %s/%s: %w", ns, name, err)
@@ -134,7 +169,8 @@ func Wait(ctx context.Context, w *Watch, name string, rules Rules, out io.Writer
 					Diagnosis: Diagnose(context.WithoutCancel(ctx), w.cs, d)}
 			}
 			return fmt.Errorf("rollout of %s/%s stopped (%s): %w", ns, name, progress, context.Cause(ctx))
-		case <-time.After(200 * time.Millisecond): // the watches' cache: looking costs nothing
+		case <-changed:
+		case <-time.After(time.Second): // the rules that count time (grace periods) are looked at again
 		}
 	}
 }
