@@ -78,14 +78,13 @@ func NewWatch(ctx context.Context, cs kubernetes.Interface, ns string, releases 
 	ctx, cancel := context.WithCancel(ctx)
 	opts := []informers.SharedInformerOption{informers.WithNamespace(ns)}
 	if len(releases) > 0 {
-		sel := labels.NewSelector()
 		req, err := labels.NewRequirement("app.kubernetes.io/instance", selection.In, releases)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("watch the rollouts of %v: %w", releases, err)
 		}
-		sel = sel.Add(*req)
-		opts = append(opts, informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = sel.String() }))
+		selector := labels.NewSelector().Add(*req).String()
+		opts = append(opts, informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector }))
 	}
 	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, opts...)
 	w := &Watch{cs: cs, ns: ns, factory: f, cancel: cancel, deps: f.Apps().V1().Deployments().Lister(),
