@@ -267,10 +267,9 @@ func (Kind) Up(ctx context.Context) error {
 	}
 	fmt.Printf("cluster %q %s, ready after %s more; %s in all\n  kubeconfig: %s\n  registry:   %s (push images as %s/<name>:<tag>)\n",
 		o.Name, verb, t.Ready.Round(time.Second), time.Since(start).Round(time.Second), o.Kubeconfig, o.Registry(), o.Registry())
-	if n := cluster.FrontDoorSize(ctx, o); n > 0 {
-		fmt.Printf("  front door: 127.0.0.1:%d-%d (node ports; deploy gives each exposed service one)\n", cluster.FrontDoorFirst, cluster.FrontDoorFirst+n-1)
-	} else {
-		fmt.Printf("  front door: none: this cluster was created before it had one; `go run mage.go kind:down` then `kind:up` recreates it\n")
+	if f := t.FrontDoor; f != (cluster.FrontDoor{}) {
+		fmt.Printf("  front door: %s and %s (every exposed service, by host name)\n  its CA:     %s (curl --cacert; a browser's trust store)\n",
+			f.URL("<service>", "<env>", false), f.URL("<service>", "<env>", true), o.CAFile())
 	}
 	return nil
 }

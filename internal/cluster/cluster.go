@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 	kindcmd "sigs.k8s.io/kind/pkg/cmd"
 
+	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
 )
 
@@ -46,10 +47,17 @@ type Options struct {
 	RegistryImage   string // LOCAL_REGISTRY_IMAGE
 	RegistryPort    int    // LOCAL_REGISTRY_PORT: the registry listens on 127.0.0.1:<port>
 	MergeKubeconfig bool   // KIND_EXPORT_KUBECONFIG=true also writes the context to ~/.kube/config
-	// Gateway is LOCAL_GATEWAY: "none" (the NodePort front door), or "cloud-provider-kind" (a
-	// real Gateway API implementation, pulled from registry.k8s.io).
+	// Gateway is LOCAL_GATEWAY: "traefik" (the default: Traefik in the cluster, on HTTPPort and
+	// HTTPSPort of 127.0.0.1), "cloud-provider-kind" (Envoy containers beside the cluster, pulled
+	// from registry.k8s.io) or "none" (no front door: kubectl port-forward).
 	Gateway string
-	Out     io.Writer
+	// The front door's ports on 127.0.0.1 (LOCAL_HTTP_PORT, LOCAL_HTTPS_PORT), fixed when the
+	// cluster is created; Asked: set by the user, so a taken port is an error, not replaced.
+	HTTPPort, HTTPSPort           int
+	HTTPPortAsked, HTTPSPortAsked bool
+	TraefikImage                  string   // TRAEFIK_IMAGE
+	Environments                  []string // the front door's certificate names *.<env>.localhost of each
+	Out                           io.Writer
 }
 
 // OptionsFromEnv reads the options from the environment, with the kubeconfig under
@@ -61,7 +69,10 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 		RegistryImage:   envOr("LOCAL_REGISTRY_IMAGE", DefaultRegistryImage),
 		RegistryPort:    DefaultRegistryPort,
 		MergeKubeconfig: os.Getenv("KIND_EXPORT_KUBECONFIG") == "true",
-		Gateway:         envOr("LOCAL_GATEWAY", GatewayNone),
+		Gateway:         envOr("LOCAL_GATEWAY", GatewayTraefik),
+		HTTPPort:        DefaultHTTPPort,
+		HTTPSPort:       DefaultHTTPSPort,
+		TraefikImage:    envOr("TRAEFIK_IMAGE", DefaultTraefikImage),
 		Out:             os.Stdout,
 	}
 	if !slices.Contains(Gateways, o.Gateway) {
@@ -76,6 +87,26 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 			return o, fmt.Errorf("LOCAL_REGISTRY_PORT=%q: not a port; use a free TCP port such as %d", p, DefaultRegistryPort)
 		}
 		o.RegistryPort = n
+	}
+	for _, p := range []struct {
+		env   string
+		port  *int
+		asked *bool
+	}{{"LOCAL_HTTP_PORT", &o.HTTPPort, &o.HTTPPortAsked}, {"LOCAL_HTTPS_PORT", &o.HTTPSPort, &o.HTTPSPortAsked}} {
+		if v := os.Getenv(p.env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 65535 {
+				return o, fmt.Errorf("%s=%q: not a port; use a free TCP port such as %d", p.env, v, *p.port)
+			}
+			*p.port, *p.asked = n, true
+		}
+	}
+	if o.HTTPPort == o.HTTPSPort {
+		return o, fmt.Errorf("LOCAL_HTTP_PORT and LOCAL_HTTPS_PORT are both %d: the front door needs two ports", o.HTTPPort)
+	}
+	o.Environments = []string{"dev", "test", "staging", "prod"}
+	if envs, err := environments.List(filepath.Join(repoRoot, environments.ChartDir)); err == nil && len(envs) > 0 {
+		o.Environments = envs
 	}
 	o.Kubeconfig = filepath.Join(repoRoot, ".cache", "kind", o.Name+".kubeconfig")
 	return o, nil
@@ -101,9 +132,10 @@ func (o Options) controlPlane() string      { return o.Name + "-control-plane" }
 
 // Timings of Up, for the user and the README.
 type Timings struct {
-	Created bool // false when an existing cluster was reused
-	Create  time.Duration
-	Ready   time.Duration
+	Created   bool // false when an existing cluster was reused
+	Create    time.Duration
+	Ready     time.Duration
+	FrontDoor FrontDoor // where the front door listens (zero: none)
 }
 
 func provider(o Options) *kind.Provider {
@@ -148,13 +180,18 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 			return t, err
 		}
 	} else {
+		if o.Gateway == GatewayTraefik {
+			if err := choosePorts(&o); err != nil {
+				return t, err
+			}
+		}
 		fmt.Fprintf(o.Out, "creating kind cluster %q from %s\n", o.Name, o.NodeImage)
 		t.Created = true
 		if err := os.MkdirAll(filepath.Dir(o.Kubeconfig), 0o700); err != nil {
 			return t, err
 		}
 		err := p.Create(o.Name,
-			kind.CreateWithV1Alpha4Config(clusterConfig()),
+			kind.CreateWithV1Alpha4Config(clusterConfig(o)),
 			kind.CreateWithNodeImage(o.NodeImage),
 			kind.CreateWithKubeconfigPath(o.Kubeconfig),
 			kind.CreateWithDisplayUsage(false),
@@ -177,47 +214,33 @@ func Up(ctx context.Context, o Options) (Timings, error) {
 	if err := waitReady(ctx, o); err != nil {
 		return t, err
 	}
-	if err := ensureGateway(ctx, o); err != nil {
-		return t, err
-	}
-	if err := annotateFrontDoor(ctx, o); err != nil {
-		return t, err
+	switch o.Gateway {
+	case GatewayTraefik:
+		if t.FrontDoor, err = ensureFrontDoor(ctx, o); err != nil {
+			return t, fmt.Errorf("the front door (LOCAL_GATEWAY=%s): %w", o.Gateway, err)
+		}
+	case GatewayCloudProviderKind:
+		if err := ensureGateway(ctx, o); err != nil {
+			return t, err
+		}
 	}
 	t.Ready = time.Since(start)
 	return t, nil
 }
 
-// annotateFrontDoor records on the node how many front-door ports it maps (FrontDoorAnnotation).
-func annotateFrontDoor(ctx context.Context, o Options) error {
-	cs, err := o.clientset()
-	if err != nil {
-		return err
-	}
-	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, FrontDoorAnnotation, strconv.Itoa(FrontDoorSize(ctx, o)))
-	if _, err := cs.CoreV1().Nodes().Patch(ctx, o.controlPlane(), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("annotate the node with its front door: %w", err)
-	}
-	return nil
-}
-
-// The front door of the embedded cluster: kind maps these node ports to the same ports on
-// 127.0.0.1, and deploy gives each exposed (environment, service) one of them. kind fixes port
-// mappings when it creates a cluster, so the range is mapped up front.
-const (
-	FrontDoorFirst = 30080
-	FrontDoorPorts = 120
-	// MaxPods is the node's pod limit: 50 services in each of dev and test (test runs two
-	// replicas) and the cluster's own pods, within the node's /24 pod range.
-	MaxPods = 250
-)
+// MaxPods is the node's pod limit: 50 services in each of dev and test (test runs two replicas)
+// and the cluster's own pods, within the node's /24 pod range.
+const MaxPods = 250
 
 // clusterConfig points containerd at /etc/containerd/certs.d, where the registry's hosts.toml
-// goes, and maps the front door's ports to 127.0.0.1.
-func clusterConfig() *v1alpha4.Cluster {
+// goes, and maps the front door's node ports to 127.0.0.1.
+func clusterConfig(o Options) *v1alpha4.Cluster {
 	node := v1alpha4.Node{Role: v1alpha4.ControlPlaneRole}
-	for p := FrontDoorFirst; p < FrontDoorFirst+FrontDoorPorts; p++ {
-		node.ExtraPortMappings = append(node.ExtraPortMappings, v1alpha4.PortMapping{
-			ContainerPort: int32(p), HostPort: int32(p), ListenAddress: "127.0.0.1", Protocol: v1alpha4.PortMappingProtocolTCP})
+	if o.Gateway == GatewayTraefik {
+		for _, m := range [][2]int{{nodePortHTTP, o.HTTPPort}, {nodePortHTTPS, o.HTTPSPort}} {
+			node.ExtraPortMappings = append(node.ExtraPortMappings, v1alpha4.PortMapping{
+				ContainerPort: int32(m[0]), HostPort: int32(m[1]), ListenAddress: "127.0.0.1", Protocol: v1alpha4.PortMappingProtocolTCP})
+		}
 	}
 	c := &v1alpha4.Cluster{
 		TypeMeta: v1alpha4.TypeMeta{Kind: "Cluster", APIVersion: "kind.x-k8s.io/v1alpha4"},
@@ -229,21 +252,6 @@ func clusterConfig() *v1alpha4.Cluster {
 	}
 	v1alpha4.SetDefaultsCluster(c)
 	return c
-}
-
-// FrontDoorSize is how many of the front door's ports, from FrontDoorFirst on, the cluster's
-// node maps to 127.0.0.1: 0 for a cluster created before the front door existed (kind cannot
-// add ports later), fewer than FrontDoorPorts for one created when it had fewer.
-func FrontDoorSize(ctx context.Context, o Options) int {
-	out, err := image.DockerOutput(ctx, "inspect", "--format", "{{json .HostConfig.PortBindings}}", o.controlPlane())
-	if err != nil {
-		return 0
-	}
-	n := 0
-	for n < FrontDoorPorts && strings.Contains(out, fmt.Sprintf(`"%d/tcp"`, FrontDoorFirst+n)) {
-		n++
-	}
-	return n
 }
 
 func createHint(err error) string {
@@ -289,10 +297,6 @@ func KubeconfigAnswers(ctx context.Context, o Options) bool {
 	_, err = cs.Discovery().ServerVersion()
 	return err == nil
 }
-
-// FrontDoorAnnotation, on the node, records how many front-door ports the cluster maps, so that
-// a deploy reads it with the node list instead of asking Docker.
-const FrontDoorAnnotation = "dtap.dev/front-door-ports"
 
 // Exists reports whether the named kind cluster exists.
 func Exists(o Options) (bool, error) {

@@ -46,7 +46,7 @@ func TestOptionsFromEnvOverrides(t *testing.T) {
 }
 
 func TestClusterConfigPointsContainerdAtTheRegistryHostsDir(t *testing.T) {
-	c := clusterConfig()
+	c := clusterConfig(Options{Gateway: GatewayTraefik, HTTPPort: 8080, HTTPSPort: 8443})
 	if len(c.ContainerdConfigPatches) != 1 || !strings.Contains(c.ContainerdConfigPatches[0], `config_path = "/etc/containerd/certs.d"`) {
 		t.Errorf("containerd patches = %v", c.ContainerdConfigPatches)
 	}

@@ -16,12 +16,11 @@ import (
 	"github.com/dtap-platform/monorepo/internal/image"
 )
 
-// A real Gateway API implementation for the embedded cluster, where images can be pulled
-// (LOCAL_GATEWAY=cloud-provider-kind). cloud-provider-kind runs beside the cluster, on the
-// host's Docker: it installs the Gateway API CRDs and its GatewayClass, and serves each
-// Gateway (and Ingress, by translating it) with an Envoy container on the kind network. Chosen
-// over a controller inside the cluster because it is kind's own, passes the Gateway API
-// conformance tests, serves Ingress too, and needs no in-cluster LoadBalancer.
+// Another Gateway API implementation for the embedded cluster, where images can be pulled
+// (LOCAL_GATEWAY=cloud-provider-kind; the default is Traefik, see frontdoor.go).
+// cloud-provider-kind runs beside the cluster, on the host's Docker: it installs the Gateway API
+// CRDs and its GatewayClass, and serves each Gateway (and Ingress, by translating it) with an
+// Envoy container on the kind network, reached at the Gateway's address on that network.
 const (
 	GatewayNone              = "none"
 	GatewayCloudProviderKind = "cloud-provider-kind"
@@ -37,7 +36,7 @@ const (
 )
 
 // Gateways are the values LOCAL_GATEWAY takes.
-var Gateways = []string{GatewayNone, GatewayCloudProviderKind}
+var Gateways = []string{GatewayTraefik, GatewayCloudProviderKind, GatewayNone}
 
 func (o Options) gatewayContainer() string { return o.Name + "-cloud-provider" }
 
@@ -88,7 +87,7 @@ func ensureGateway(ctx context.Context, o Options) error {
 	case err != nil:
 		fmt.Fprintf(o.Out, "starting %s (%s)\n", name, CloudProviderKindImage)
 		if err := image.Docker(ctx, o.Out, o.CloudProviderArgs()...); err != nil {
-			return fmt.Errorf("LOCAL_GATEWAY=%s: start %s: %w; it needs access to registry.k8s.io, or set LOCAL_GATEWAY=none to use the NodePort front door", o.Gateway, CloudProviderKindImage, err)
+			return fmt.Errorf("LOCAL_GATEWAY=%s: start %s: %w; it needs access to registry.k8s.io, or use the default LOCAL_GATEWAY=traefik", o.Gateway, CloudProviderKindImage, err)
 		}
 	}
 	cfg, err := o.RESTConfig()

@@ -8,18 +8,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-func TestLocalGatewayIsNoneByDefaultAndRefusesUnknownValues(t *testing.T) {
+func TestLocalGatewayIsTraefikByDefaultAndRefusesUnknownValues(t *testing.T) {
 	t.Setenv("LOCAL_GATEWAY", "")
 	o, err := OptionsFromEnv(t.TempDir())
-	if err != nil || o.Gateway != GatewayNone {
-		t.Fatalf("default LOCAL_GATEWAY = %q, %v; want none", o.Gateway, err)
+	if err != nil || o.Gateway != GatewayTraefik {
+		t.Fatalf("default LOCAL_GATEWAY = %q, %v; want traefik", o.Gateway, err)
 	}
-	t.Setenv("LOCAL_GATEWAY", GatewayCloudProviderKind)
-	if o, err := OptionsFromEnv(t.TempDir()); err != nil || o.Gateway != GatewayCloudProviderKind {
-		t.Errorf("LOCAL_GATEWAY=cloud-provider-kind = %q, %v", o.Gateway, err)
+	for _, g := range []string{GatewayCloudProviderKind, GatewayNone} {
+		t.Setenv("LOCAL_GATEWAY", g)
+		if o, err := OptionsFromEnv(t.TempDir()); err != nil || o.Gateway != g {
+			t.Errorf("LOCAL_GATEWAY=%s = %q, %v", g, o.Gateway, err)
+		}
 	}
 	t.Setenv("LOCAL_GATEWAY", "envoy")
-	if _, err := OptionsFromEnv(t.TempDir()); err == nil || !strings.Contains(err.Error(), "none, cloud-provider-kind") {
+	if _, err := OptionsFromEnv(t.TempDir()); err == nil || !strings.Contains(err.Error(), "traefik, cloud-provider-kind, none") {
 		t.Errorf("LOCAL_GATEWAY=envoy = %v, want a refusal listing the choices", err)
 	}
 }

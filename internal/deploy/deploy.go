@@ -843,22 +843,22 @@ func (r *Runner) smoke(ctx context.Context, w *Want) (map[string]any, error) {
 	if err != nil {
 		return cfg, err
 	}
-	if dig(w.FrontDoor, "service", "nodePort") != nil {
-		// The URL the summary prints must answer: kube-proxy programs a new node port within
-		// a few seconds.
-		if err := answers(ctx, r.publicURL(w), 30*time.Second); err != nil {
-			return cfg, fmt.Errorf("the front door %s: %w", r.publicURL(w), err)
+	if w.FrontURL != "" {
+		// The URL the summary prints must answer: the controller loads a new route within a
+		// second.
+		if err := answers(ctx, r.S.Cluster.CAFile(), w.FrontURL, 30*time.Second); err != nil {
+			return cfg, fmt.Errorf("the front door %s: %w", w.FrontURL, err)
 		}
 	}
 	return cfg, nil
 }
 
-// publicURL is where a person reaches the service: the front door's 127.0.0.1 port on the
+// publicURL is where a person reaches the service: the front door on 127.0.0.1 on the
 // embedded cluster, else its public URL, else how to port-forward to it.
 func (r *Runner) publicURL(w *Want) string {
 	name, merged := w.Service.Name, w.Merged
-	if p, ok := dig(w.FrontDoor, "service", "nodePort").(int); ok && p > 0 {
-		return fmt.Sprintf("http://127.0.0.1:%d", p)
+	if w.FrontURL != "" {
+		return w.FrontURL
 	}
 	if dig(w.FrontDoor, "httpRoute", "enabled") == true {
 		if addr, err := cluster.GatewayAddress(context.Background(), r.S.Cluster); err == nil && addr != "" {

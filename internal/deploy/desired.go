@@ -52,6 +52,7 @@ type Want struct {
 	SecretKeys secrets.Diff
 	secretData map[string][]byte
 	FrontDoor  map[string]any
+	FrontURL   string // where the embedded cluster's front door serves it, "" for none
 	// Values are the documents Terraform applies, in order; the last one, deploy's own, carries
 	// the fingerprint.
 	Values      []string

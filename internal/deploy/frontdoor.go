@@ -3,22 +3,17 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
-	"net"
-	"slices"
-	"strconv"
 	"strings"
 
-	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/cluster"
 )
 
-// frontDoors gives, on the embedded cluster only, each exposed service of the run a node port
-// that kind maps to 127.0.0.1, and the NetworkPolicy that admits traffic from the node. On any
-// other cluster the Ingress or HTTPRoute is the front door, as configured, and nothing is set.
+// frontDoors sets, on the embedded cluster only, the values that put each exposed service of the
+// run behind the cluster's front door: its Ingress (or HTTPRoute) on the controller kind:up
+// installed, for <service>.<env>.localhost, and a NetworkPolicy that admits that controller. On
+// any other cluster the Ingress or HTTPRoute is the front door, as configured, and nothing is set.
 // It only reads the cluster: plan and deploy get the same answer.
 func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 	if !r.S.Local || r.clients == nil {
@@ -48,71 +43,67 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 	if doors.err != nil {
 		return doors.err
 	}
-	size := -1
-	for _, n := range doors.nodes {
-		if v, ok := n.Annotations[cluster.FrontDoorAnnotation]; ok {
-			size, _ = strconv.Atoi(v)
+	if doors.door == (cluster.FrontDoor{}) {
+		if r.S.Cluster.Gateway == cluster.GatewayTraefik {
+			d.Notes = append(d.Notes, fmt.Sprintf("the local cluster %q has no front door (it was created before it had one, or kind:up did not finish), so nothing answers on 127.0.0.1 for %s: run `go run mage.go kind:up`, and if it says so, recreate the cluster with `go run mage.go kind:down` then `kind:up` (this deletes what runs there); or use kubectl port-forward",
+				r.S.Cluster.Name, strings.Join(want, ", ")))
 		}
-	}
-	if size < 0 {
-		size = cluster.FrontDoorSize(ctx, r.S.Cluster) // a cluster from before the annotation
-	}
-	if size == 0 {
-		d.Notes = append(d.Notes, fmt.Sprintf("the local cluster %q was created before it had a front door, so nothing answers on 127.0.0.1 for %s: recreate it with `go run mage.go kind:down` then `go run mage.go kind:up` (this deletes what runs there), or use kubectl port-forward",
-			r.S.Cluster.Name, strings.Join(want, ", ")))
 		return nil
 	}
-	ports, full := r.allocatePorts(doors.services, want, size)
-	if len(full) > 0 {
-		d.Notes = append(d.Notes, fmt.Sprintf("the embedded cluster's front door has %d ports (%d-%d), all taken: %s got none; reach them with kubectl port-forward, or destroy an environment you no longer need",
-			size, cluster.FrontDoorFirst, cluster.FrontDoorFirst+size-1, strings.Join(full, ", ")))
-	}
-	if len(ports) == 0 {
-		return nil
-	}
-	cidrs := sourceCIDRs(doors.nodes)
-	for name, p := range ports {
-		d.Want[name].FrontDoor = map[string]any{
-			"service":       map[string]any{"nodePort": p},
-			"networkPolicy": map[string]any{"frontDoor": "cidrs", "sourceCIDRs": cidrs},
-		}
+	for _, name := range want {
+		_, userURL := r.S.BaseURLs[name]
+		d.Want[name].FrontDoor = TraefikFrontDoor(doors.door, r.S.Env, name, d.Want[name].Merged, !userURL)
+		d.Want[name].FrontURL = doors.door.URL(name, r.S.Env, usesTLS(d.Want[name].Merged))
 	}
 	return nil
 }
 
-// allocatePorts returns a node port for each of the environment's services: the one its
-// Service has, else the first free one from a starting point that depends on the environment
-// and service, so that deploys of two environments at once rarely reach for the same port.
-// The cluster's Services are the record: ports are stable while a Service exists and free again
-// once it is gone, whichever checkout deployed it.
-func (r *Runner) allocatePorts(svcs []corev1.Service, names []string, size int) (map[string]int, []string) {
-	taken := map[int]string{}
-	own := map[string]int{}
-	for _, svc := range svcs {
-		for _, p := range svc.Spec.Ports {
-			if p.NodePort == 0 {
-				continue
-			}
-			taken[int(p.NodePort)] = svc.Namespace + "/" + svc.Name
-			if svc.Namespace == r.S.Namespace && slices.Contains(names, svc.Name) {
-				own[svc.Name] = int(p.NodePort)
-			}
-		}
+// usesTLS: the environment serves its services over HTTPS (staging and prod).
+func usesTLS(merged map[string]any) bool {
+	tls, _ := dig(merged, "ingress", "tls", "enabled").(bool)
+	return tls
+}
+
+// TraefikFrontDoor are the values of an exposed service behind the embedded cluster's Traefik:
+// its host is <service>.<env>.localhost; an environment with httpRoute.enabled is served by its
+// HTTPRoute on the cluster's Gateway (both listeners), any other by its Ingress of class traefik.
+// TLS is the front door's own certificate (cert-manager does not run there), so the chart's
+// certificate settings are off and the base URL says the port. The NetworkPolicy admits the
+// controller's pods only.
+func TraefikFrontDoor(door cluster.FrontDoor, env, service string, merged map[string]any, setBaseURL bool) map[string]any {
+	v := map[string]any{
+		"domain":      env + ".localhost",
+		"certificate": map[string]any{"enabled": false},
+		"networkPolicy": map[string]any{
+			"frontDoor": "controller",
+			"ingressControllerNamespaceSelector": map[string]any{
+				"matchLabels": map[string]any{"kubernetes.io/metadata.name": cluster.GatewayNamespace}},
+			"ingressControllerPodSelector": map[string]any{
+				"matchLabels": map[string]any{"app.kubernetes.io/name": "traefik"}},
+		},
 	}
-	ports, full := assignPorts(taken, own, r.S.Namespace, names, size)
-	return ports, full
+	if setBaseURL {
+		v["baseUrl"] = door.URL(service, env, usesTLS(merged))
+	}
+	if on, _ := dig(merged, "httpRoute", "enabled").(bool); on {
+		v["ingress"] = map[string]any{"enabled": false}
+		v["httpRoute"] = map[string]any{"parentRefs": []any{map[string]any{
+			"name": cluster.GatewayName, "namespace": cluster.GatewayNamespace}}}
+		return v
+	}
+	v["ingress"] = map[string]any{"className": cluster.IngressClassName,
+		"tls": map[string]any{"enabled": false}}
+	return v
 }
 
-// doors is what the front door is given from: the cluster's nodes and every Service (the node
-// ports in use), two lists read at once and beside the run's other reads.
+// doors is what the front door is given from: the node's record of the front door's ports.
 type doors struct {
-	done     chan struct{}
-	nodes    []corev1.Node
-	services []corev1.Service
-	err      error
+	done chan struct{}
+	door cluster.FrontDoor
+	err  error
 }
 
-// readDoors starts reading the front door's lists, once; on the embedded cluster only.
+// readDoors starts reading the front door's ports, once; on the embedded cluster only.
 func (r *Runner) readDoors(ctx context.Context) *doors {
 	if r.doors != nil {
 		return r.doors
@@ -125,92 +116,18 @@ func (r *Runner) readDoors(ctx context.Context) *doors {
 	r.doors = fd
 	go func() {
 		defer close(fd.done)
-		g, ctx := errgroup.WithContext(ctx)
-		g.Go(func() error {
-			list, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-			if err == nil {
-				fd.nodes = list.Items
+		list, err := r.clients.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			fd.err = fmt.Errorf("read the front door's ports from the node: %w", err)
+			return
+		}
+		for _, n := range list.Items {
+			if v, ok := n.Annotations[cluster.FrontDoorAnnotation]; ok {
+				fd.door = cluster.ParseFrontDoor(v)
 			}
-			return err
-		})
-		g.Go(func() error {
-			list, err := r.clients.CoreV1().Services("").List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return fmt.Errorf("read the node ports in use: %w", err)
-			}
-			fd.services = list.Items
-			return nil
-		})
-		fd.err = g.Wait()
+		}
 	}()
 	return fd
-}
-
-// assignPorts keeps each service's own port when it is in the range and picks a free one for
-// the others; full are the services left without one, as every port is taken.
-func assignPorts(taken map[int]string, own map[string]int, namespace string, names []string, n int) (ports map[string]int, full []string) {
-	first := cluster.FrontDoorFirst
-	out := map[string]int{}
-	for _, name := range names {
-		if p, ok := own[name]; ok && p >= first && p < first+n {
-			out[name] = p
-		}
-	}
-	for _, name := range names {
-		if _, ok := out[name]; ok {
-			continue
-		}
-		h := fnv.New32a()
-		h.Write([]byte(namespace + "/" + name))
-		start := int(h.Sum32() % uint32(n))
-		for i := 0; i < n; i++ {
-			p := first + (start+i)%n
-			if _, used := taken[p]; !used {
-				out[name], taken[p] = p, namespace+"/"+name
-				break
-			}
-		}
-		if _, ok := out[name]; !ok {
-			full = append(full, name)
-		}
-	}
-	return out, full
-}
-
-// sourceCIDRs are where NodePort traffic reaches the pods from: each node's address and its pod
-// network's gateway (kube-proxy masquerades NodePort traffic to it).
-func sourceCIDRs(nodes []corev1.Node) []any {
-	var out []string
-	for _, n := range nodes {
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP {
-				if ip := net.ParseIP(a.Address); ip != nil {
-					out = append(out, hostCIDR(ip))
-				}
-			}
-		}
-		for _, c := range append([]string{n.Spec.PodCIDR}, n.Spec.PodCIDRs...) {
-			if _, nw, err := net.ParseCIDR(c); err == nil {
-				gw := slices.Clone(nw.IP)
-				gw[len(gw)-1]++
-				out = append(out, hostCIDR(gw))
-			}
-		}
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	list := make([]any, len(out))
-	for i, c := range out {
-		list[i] = c
-	}
-	return list
-}
-
-func hostCIDR(ip net.IP) string {
-	if ip.To4() != nil {
-		return ip.To4().String() + "/32"
-	}
-	return ip.String() + "/128"
 }
 
 // GatewayFrontDoor are the values of an exposed service when the embedded cluster's Gateway

@@ -1,10 +1,8 @@
 package deploy
 
 import (
-	"fmt"
-	"maps"
+	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -12,105 +10,99 @@ import (
 	"github.com/dtap-platform/monorepo/internal/cluster"
 )
 
-const (
-	firstPort = cluster.FrontDoorFirst
-	lastPort  = cluster.FrontDoorFirst + cluster.FrontDoorPorts - 1
-)
+var door = cluster.FrontDoor{HTTP: 8080, HTTPS: 8443}
 
-func inRange(p int) bool { return p >= firstPort && p <= lastPort }
-
-func TestAssignPortsKeepsOwnPortsAndPicksFreeOnes(t *testing.T) {
-	tests := []struct {
-		name  string
-		taken map[int]string
-		own   map[string]int
-		names []string
-		keep  map[string]int // ports that must be kept as they are
-	}{
-		{"a service keeps its own port", map[int]string{30085: "dtap-dev/api"}, map[string]int{"api": 30085}, []string{"api"},
-			map[string]int{"api": 30085}},
-		{"new services get free ports beside a kept one",
-			map[int]string{30085: "dtap-dev/api", 30080: "dtap-test/api", 30081: "dtap-test/web", 30099: "shop-dev/x"},
-			map[string]int{"api": 30085}, []string{"api", "api-gw", "status"}, map[string]int{"api": 30085}},
-		{"an own port outside the front door's range is replaced", map[int]string{31000: "dtap-dev/api"}, map[string]int{"api": 31000},
-			[]string{"api"}, nil},
-		{"the last free port is found", takenExcept(30093), nil, []string{"api"}, map[string]int{"api": 30093}},
-		{"no ports taken", map[int]string{}, nil, []string{"a", "b", "c", "d", "e"}, nil},
+// renderBehindTraefik renders api in env with the values deploy sets on the embedded cluster,
+// after the chart's and the environment's own (extra: more values, as a file's path).
+func renderBehindTraefik(t *testing.T, env string, merged map[string]any, extra ...string) *chart.Manifest {
+	t.Helper()
+	root := filepath.Join("..", "..")
+	m, err := chart.Render(t.Context(), filepath.Join(root, ".helm"), env, "api", "dtap-"+env,
+		TraefikFrontDoor(door, env, "api", merged, true), append([]string{filepath.Join(root, "services", "api", "values.yaml")}, extra...)...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := maps.Clone(tt.taken)
-			got, full := assignPorts(maps.Clone(tt.taken), tt.own, "dtap-dev", tt.names, cluster.FrontDoorPorts)
-			if len(full) > 0 {
-				t.Fatalf("assignPorts left %v without a port", full)
-			}
-			if len(got) != len(tt.names) {
-				t.Fatalf("assignPorts = %v, want a port for each of %v", got, tt.names)
-			}
-			used := map[int]string{}
-			for _, name := range tt.names {
-				p, ok := got[name]
-				if !ok || !inRange(p) {
-					t.Errorf("%s got port %d, want one in %d-%d", name, p, firstPort, lastPort)
-				}
-				if other, dup := used[p]; dup {
-					t.Errorf("%s and %s both got port %d", name, other, p)
-				}
-				used[p] = name
-				if want, kept := tt.keep[name]; kept && p != want {
-					t.Errorf("%s got port %d, want its own %d", name, p, want)
-				}
-				if holder, was := before[p]; was && holder != "dtap-dev/"+name {
-					t.Errorf("%s got port %d, which %s holds", name, p, holder)
-				}
-			}
-		})
-	}
+	return m
 }
 
-// takenExcept holds every front-door port but free, each by another environment's service.
-func takenExcept(free ...int) map[int]string {
-	out := map[int]string{}
-	for p := firstPort; p <= lastPort; p++ {
-		out[p] = fmt.Sprintf("other-%d/svc", p)
-	}
-	for _, p := range free {
-		delete(out, p)
-	}
-	return out
-}
-
-func TestAssignPortsLeavesAServiceWithoutAPortWhenAllAreTakenInsteadOfRefusing(t *testing.T) {
-	got, full := assignPorts(takenExcept(), nil, "dtap-dev", []string{"api"}, cluster.FrontDoorPorts)
-	if len(got) != 0 || !slices.Equal(full, []string{"api"}) {
-		t.Fatalf("assignPorts = %v, %v; want no port and api named as left without one", got, full)
-	}
-	// One free port and two services: the first gets it, the second goes without.
-	got, full = assignPorts(takenExcept(30090), nil, "dtap-dev", []string{"api", "web"}, cluster.FrontDoorPorts)
-	if got["api"] != 30090 || !slices.Equal(full, []string{"web"}) {
-		t.Errorf("assignPorts = %v, %v; want api on 30090 and web without a port", got, full)
-	}
-}
-
-func TestAssignPortsIsDeterministic(t *testing.T) {
-	taken := map[int]string{30082: "shop-test/api", 30087: "shop-test/web"}
-	names := []string{"api", "api-gw", "status", "web"}
-	first, _ := assignPorts(maps.Clone(taken), nil, "dtap-dev", names, cluster.FrontDoorPorts)
-	for range 5 {
-		again, _ := assignPorts(maps.Clone(taken), nil, "dtap-dev", names, cluster.FrontDoorPorts)
-		if !maps.Equal(first, again) {
-			t.Fatalf("assignPorts gave %v, then %v", first, again)
+func mustContain(t *testing.T, what, yaml string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(yaml, w) {
+			t.Errorf("%s does not hold %q:\n%s", what, w, yaml)
 		}
 	}
-	// The pick depends on the environment and the service: across many pairs, the starting
-	// points spread over the range rather than all reaching for the first port.
-	seen := map[int]bool{}
-	for i := range 40 {
-		got, _ := assignPorts(map[int]string{}, nil, fmt.Sprintf("env-%d", i), []string{"api"}, cluster.FrontDoorPorts)
-		seen[got["api"]] = true
+}
+
+// TestTheTraefikFrontDoorServesDevThroughItsIngressByHostName: dev's Ingress is of the
+// controller's class, for api.dev.localhost, and the NetworkPolicy admits only the controller's
+// pods from its namespace.
+func TestTheTraefikFrontDoorServesDevThroughItsIngressByHostName(t *testing.T) {
+	m := renderBehindTraefik(t, "dev", map[string]any{"ingress": map[string]any{"enabled": true}})
+	ing, ok := m.Find("Ingress", "api")
+	if !ok {
+		t.Fatal("no Ingress")
 	}
-	if len(seen) < 5 {
-		t.Errorf("40 environments' api got only %d distinct ports: %v", len(seen), seen)
+	mustContain(t, "the Ingress", ing.YAML, "ingressClassName: traefik", `host: "api.dev.localhost"`)
+	if strings.Contains(ing.YAML, "tls:") {
+		t.Errorf("dev's Ingress asks for TLS:\n%s", ing.YAML)
+	}
+	np, _ := m.Find("NetworkPolicy", "api")
+	mustContain(t, "the NetworkPolicy", np.YAML, "kubernetes.io/metadata.name: "+cluster.GatewayNamespace, "app.kubernetes.io/name: traefik")
+	if strings.Contains(np.YAML, "ingress-nginx") || strings.Contains(np.YAML, "ipBlock") {
+		t.Errorf("the NetworkPolicy admits more than the controller:\n%s", np.YAML)
+	}
+	if _, ok := m.Find("HTTPRoute", "api"); ok {
+		t.Error("an HTTPRoute is rendered beside dev's Ingress")
+	}
+}
+
+// TestTheTraefikFrontDoorServesHTTPSEnvironmentsWithItsOwnCertificate: staging asks
+// cert-manager for a certificate; on the embedded cluster the front door's certificate serves
+// it instead, on the HTTPS port.
+func TestTheTraefikFrontDoorServesHTTPSEnvironmentsWithItsOwnCertificate(t *testing.T) {
+	merged := map[string]any{"ingress": map[string]any{"enabled": true, "tls": map[string]any{"enabled": true}}}
+	m := renderBehindTraefik(t, "staging", merged)
+	ing, ok := m.Find("Ingress", "api")
+	if !ok {
+		t.Fatal("no Ingress")
+	}
+	mustContain(t, "the Ingress", ing.YAML, "ingressClassName: traefik", `host: "api.staging.localhost"`)
+	if strings.Contains(ing.YAML, "cert-manager") || strings.Contains(ing.YAML, "secretName") {
+		t.Errorf("the Ingress asks cert-manager, which the embedded cluster does not run:\n%s", ing.YAML)
+	}
+	if _, ok := m.Find("Certificate", "api"); ok {
+		t.Error("a cert-manager Certificate is rendered")
+	}
+}
+
+// TestTheTraefikFrontDoorServesHTTPRouteEnvironmentsOnTheGateway: an environment with
+// httpRoute.enabled gets an HTTPRoute on the cluster's Gateway (both listeners) and no Ingress.
+func TestTheTraefikFrontDoorServesHTTPRouteEnvironmentsOnTheGateway(t *testing.T) {
+	values := filepath.Join(t.TempDir(), "route.yaml")
+	if err := os.WriteFile(values, []byte("httpRoute:\n  enabled: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := renderBehindTraefik(t, "test", map[string]any{"httpRoute": map[string]any{"enabled": true}}, values)
+	if _, ok := m.Find("Ingress", "api"); ok {
+		t.Error("an Ingress is rendered beside the HTTPRoute")
+	}
+	route, ok := m.Find("HTTPRoute", "api")
+	if !ok {
+		t.Fatal("no HTTPRoute")
+	}
+	mustContain(t, "the HTTPRoute", route.YAML, "name: "+cluster.GatewayName, "namespace: "+cluster.GatewayNamespace, "api.test.localhost")
+	if strings.Contains(route.YAML, "sectionName") {
+		t.Errorf("the HTTPRoute is bound to one listener; it should attach to http and https:\n%s", route.YAML)
+	}
+}
+
+func TestTheFrontDoorURLNamesServiceEnvironmentAndPort(t *testing.T) {
+	if got := door.URL("api", "dev", false); got != "http://api.dev.localhost:8080" {
+		t.Errorf("URL = %s", got)
+	}
+	if got := door.URL("status", "prod", true); got != "https://status.prod.localhost:8443" {
+		t.Errorf("URL = %s", got)
 	}
 }
 
@@ -142,15 +134,3 @@ func TestTheGatewayFrontDoorRendersAnHTTPRouteOnTheEmbeddedGateway(t *testing.T)
 	}
 }
 
-func TestAssignPortsStaysWithinThePortsAnOlderClusterMaps(t *testing.T) {
-	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
-	got, full := assignPorts(map[int]string{}, map[string]int{"a": firstPort + 50}, "dtap-dev", names, 20)
-	if len(full) > 0 {
-		t.Fatalf("assignPorts left %v without a port", full)
-	}
-	for name, p := range got {
-		if p < firstPort || p >= firstPort+20 {
-			t.Errorf("%s got port %d, outside the 20 ports the cluster maps", name, p)
-		}
-	}
-}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
@@ -100,12 +102,16 @@ func topLevelStrings(r io.Reader) (map[string]any, error) {
 	return out, nil
 }
 
-// answers waits until base answers HTTP at all, for at most timeout: the port is programmed
-// and reaches the service. Any status counts: during a rollout the old pod, draining, answers
-// /readyz with 503 until kube-proxy drops its endpoint, and the new one has passed the smoke
-// check through its port-forward already.
-func answers(ctx context.Context, base string, timeout time.Duration) error {
-	client := &http.Client{Timeout: 2 * time.Second}
+// answers waits, for at most timeout, until base/readyz answers 200 through the embedded
+// cluster's front door: the controller has loaded the route and reaches a ready pod. (The
+// controller answers 404 until it knows the route and 503 while it has no ready endpoint; during
+// a rollout the old pod, draining, answers 503 too, and a retry reaches the new one.)
+func answers(ctx context.Context, caFile, base string, timeout time.Duration) error {
+	ca, _ := os.ReadFile(caFile) // none: an http URL needs none, and an https one fails saying why
+	client, err := cluster.LoopbackClient(ca, 2*time.Second)
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+server.PathReadyz, nil)
@@ -115,7 +121,10 @@ func answers(ctx context.Context, base string, timeout time.Duration) error {
 		resp, err := client.Do(req)
 		if err == nil {
 			resp.Body.Close()
-			return nil
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %s", server.PathReadyz, resp.Status)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no answer within %s: %w", timeout, err)
@@ -123,7 +132,7 @@ func answers(ctx context.Context, base string, timeout time.Duration) error {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
