@@ -133,4 +133,3 @@ func TestTheGatewayFrontDoorRendersAnHTTPRouteOnTheEmbeddedGateway(t *testing.T)
 		t.Errorf("the NetworkPolicy does not admit the kind network:\n%s", np.YAML)
 	}
 }
-
