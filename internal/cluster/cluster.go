@@ -55,8 +55,10 @@ type Options struct {
 	// cluster is created; Asked: set by the user, so a taken port is an error, not replaced.
 	HTTPPort, HTTPSPort           int
 	HTTPPortAsked, HTTPSPortAsked bool
-	TraefikImage                  string   // TRAEFIK_IMAGE
-	Environments                  []string // the front door's certificate names *.<env>.localhost of each
+	TraefikImage                  string // TRAEFIK_IMAGE
+	// Domains are what the front door's certificate names with a wildcard: LocalDomain of each
+	// environment, for the default project and for the repository's own (PROJECT), if another.
+	Domains []string
 	Out                           io.Writer
 }
 
@@ -104,9 +106,17 @@ func OptionsFromEnv(repoRoot string) (Options, error) {
 	if o.HTTPPort == o.HTTPSPort {
 		return o, fmt.Errorf("LOCAL_HTTP_PORT and LOCAL_HTTPS_PORT are both %d: the front door needs two ports", o.HTTPPort)
 	}
-	o.Environments = []string{"dev", "test", "staging", "prod"}
-	if envs, err := environments.List(filepath.Join(repoRoot, environments.ChartDir)); err == nil && len(envs) > 0 {
-		o.Environments = envs
+	envs := []string{"dev", "test", "staging", "prod"}
+	if l, err := environments.List(filepath.Join(repoRoot, environments.ChartDir)); err == nil && len(l) > 0 {
+		envs = l
+	}
+	project := os.Getenv("PROJECT")
+	if tg, err := environments.LoadTargets(repoRoot); err == nil && project == "" {
+		project = tg.Project
+	}
+	o.Domains = LocalDomains(envs, DefaultProject)
+	if project != "" && project != DefaultProject {
+		o.Domains = append(o.Domains, LocalDomains(envs, project)...)
 	}
 	o.Kubeconfig = filepath.Join(repoRoot, ".cache", "kind", o.Name+".kubeconfig")
 	return o, nil

@@ -60,6 +60,28 @@ const (
 	fieldManager  = "dtap-kind-up"
 )
 
+// DefaultProject is the project of namespaces <project>-<env> when none is named (PROJECT).
+const DefaultProject = "dtap"
+
+// LocalDomain is an environment's domain on the embedded cluster: <env>.localhost for the
+// default project, <env>.<project>.localhost for any other, so that projects sharing the
+// cluster never claim one host.
+func LocalDomain(project, env string) string {
+	if project == DefaultProject || project == "" {
+		return env + ".localhost"
+	}
+	return env + "." + project + ".localhost"
+}
+
+// LocalDomains is LocalDomain of each environment.
+func LocalDomains(envs []string, project string) []string {
+	out := make([]string, len(envs))
+	for i, e := range envs {
+		out[i] = LocalDomain(project, e)
+	}
+	return out
+}
+
 // FrontDoorAnnotation, on the node, records the front door's ports on 127.0.0.1
 // ("http=8080,https=8443"), so that a deploy reads them with the node list.
 const FrontDoorAnnotation = "dtap.dev/front-door"
@@ -92,12 +114,12 @@ func ParseFrontDoor(v string) FrontDoor {
 	return f
 }
 
-// URL is a service's address through the front door: https when tls.
-func (f FrontDoor) URL(service, env string, tls bool) string {
+// URL is the address of host through the front door: https when tls.
+func (f FrontDoor) URL(host string, tls bool) string {
 	if tls {
-		return fmt.Sprintf("https://%s.%s.localhost:%d", service, env, f.HTTPS)
+		return fmt.Sprintf("https://%s:%d", host, f.HTTPS)
 	}
-	return fmt.Sprintf("http://%s.%s.localhost:%d", service, env, f.HTTP)
+	return fmt.Sprintf("http://%s:%d", host, f.HTTP)
 }
 
 // choosePorts settles the front door's ports before kind creates the node: a port asked for
@@ -182,7 +204,7 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err := createNamespace(ctx, o, GatewayNamespace); err != nil {
 		return door, err
 	}
-	ca, err := ensureCertificates(ctx, cs, o.Environments)
+	ca, err := ensureCertificates(ctx, cs, o.Domains)
 	if err != nil {
 		return door, err
 	}

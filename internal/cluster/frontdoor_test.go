@@ -133,7 +133,7 @@ func TestTraefikManifestRendersWithTheImageAndItsNodePorts(t *testing.T) {
 func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset()
-	caPEM, err := ensureCertificates(ctx, cs, []string{"dev", "test"})
+	caPEM, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,14 +173,14 @@ func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) 
 		t.Error("the local CA can sign for example.com")
 	}
 	// A second run keeps the certificate; a new environment reissues it with the same CA.
-	if again, err := ensureCertificates(ctx, cs, []string{"dev", "test"}); err != nil || !bytes.Equal(again, caPEM) {
+	if again, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"}); err != nil || !bytes.Equal(again, caPEM) {
 		t.Fatalf("second run: %v, same CA %v", err, bytes.Equal(again, caPEM))
 	}
 	sec2, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})
 	if !bytes.Equal(sec2.Data["tls.crt"], sec.Data["tls.crt"]) {
 		t.Error("a good certificate was reissued")
 	}
-	if _, err := ensureCertificates(ctx, cs, []string{"dev", "test", "staging"}); err != nil {
+	if _, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost", "staging.localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	sec3, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})

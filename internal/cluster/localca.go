@@ -23,21 +23,21 @@ import (
 
 // The front door's HTTPS: a CA of the cluster's own, which can sign only names under
 // localhost (an X.509 name constraint), so that trusting it for the embedded cluster trusts it
-// for nothing else; and a certificate for localhost, *.localhost and *.<env>.localhost of every
-// environment. Both live in the cluster (GatewayNamespace): they go with kind:down.
+// for nothing else; and a certificate for localhost, *.localhost and *.<domain> of each domain
+// (LocalDomain of every environment). Both live in the cluster (GatewayNamespace): they go with kind:down.
 
 // certHosts are the names the front door's certificate holds.
-func certHosts(envs []string) []string {
+func certHosts(domains []string) []string {
 	hosts := []string{"localhost", "*.localhost"}
-	for _, e := range envs {
-		hosts = append(hosts, "*."+e+".localhost")
+	for _, d := range domains {
+		hosts = append(hosts, "*."+d)
 	}
 	return hosts
 }
 
 // ensureCertificates creates the CA once, (re)issues the certificate when it is missing, lacks
 // a name, is about to expire or was signed by another CA, and returns the CA certificate (PEM).
-func ensureCertificates(ctx context.Context, cs kubernetes.Interface, envs []string) ([]byte, error) {
+func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, error) {
 	secrets := cs.CoreV1().Secrets(GatewayNamespace)
 	caCert, caKey, caPEM, err := loadCA(ctx, secrets)
 	if err != nil {
@@ -48,7 +48,7 @@ func ensureCertificates(ctx context.Context, cs kubernetes.Interface, envs []str
 			return nil, err
 		}
 	}
-	hosts := certHosts(envs)
+	hosts := certHosts(domains)
 	cur, err := secrets.Get(ctx, tlsSecret, metav1.GetOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err

@@ -50,10 +50,11 @@ func (r *Runner) frontDoors(ctx context.Context, d *Desired) error {
 		}
 		return nil
 	}
+	domain := cluster.LocalDomain(r.S.Project, r.S.Env)
 	for _, name := range want {
 		_, userURL := r.S.BaseURLs[name]
-		d.Want[name].FrontDoor = TraefikFrontDoor(doors.door, r.S.Env, name, d.Want[name].Merged, !userURL)
-		d.Want[name].FrontURL = doors.door.URL(name, r.S.Env, usesTLS(d.Want[name].Merged))
+		d.Want[name].FrontDoor = TraefikFrontDoor(doors.door, domain, name, d.Want[name].Merged, !userURL)
+		d.Want[name].FrontURL = doors.door.URL(name+"."+domain, usesTLS(d.Want[name].Merged))
 	}
 	return nil
 }
@@ -65,14 +66,14 @@ func usesTLS(merged map[string]any) bool {
 }
 
 // TraefikFrontDoor are the values of an exposed service behind the embedded cluster's Traefik:
-// its host is <service>.<env>.localhost; an environment with httpRoute.enabled is served by its
+// its host is <service>.<domain> (LocalDomain); an environment with httpRoute.enabled is served by its
 // HTTPRoute on the cluster's Gateway (both listeners), any other by its Ingress of class traefik.
 // TLS is the front door's own certificate (cert-manager does not run there), so the chart's
 // certificate settings are off and the base URL says the port. The NetworkPolicy admits the
 // controller's pods only.
-func TraefikFrontDoor(door cluster.FrontDoor, env, service string, merged map[string]any, setBaseURL bool) map[string]any {
+func TraefikFrontDoor(door cluster.FrontDoor, domain, service string, merged map[string]any, setBaseURL bool) map[string]any {
 	v := map[string]any{
-		"domain":      env + ".localhost",
+		"domain":      domain,
 		"certificate": map[string]any{"enabled": false},
 		"networkPolicy": map[string]any{
 			"frontDoor": "controller",
@@ -83,7 +84,7 @@ func TraefikFrontDoor(door cluster.FrontDoor, env, service string, merged map[st
 		},
 	}
 	if setBaseURL {
-		v["baseUrl"] = door.URL(service, env, usesTLS(merged))
+		v["baseUrl"] = door.URL(service+"."+domain, usesTLS(merged))
 	}
 	if on, _ := dig(merged, "httpRoute", "enabled").(bool); on {
 		v["ingress"] = map[string]any{"enabled": false}

@@ -18,7 +18,7 @@ func renderBehindTraefik(t *testing.T, env string, merged map[string]any, extra 
 	t.Helper()
 	root := filepath.Join("..", "..")
 	m, err := chart.Render(t.Context(), filepath.Join(root, ".helm"), env, "api", "dtap-"+env,
-		TraefikFrontDoor(door, env, "api", merged, true), append([]string{filepath.Join(root, "services", "api", "values.yaml")}, extra...)...)
+		TraefikFrontDoor(door, cluster.LocalDomain(DefaultProject, env), "api", merged, true), append([]string{filepath.Join(root, "services", "api", "values.yaml")}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +97,15 @@ func TestTheTraefikFrontDoorServesHTTPRouteEnvironmentsOnTheGateway(t *testing.T
 	}
 }
 
-func TestTheFrontDoorURLNamesServiceEnvironmentAndPort(t *testing.T) {
-	if got := door.URL("api", "dev", false); got != "http://api.dev.localhost:8080" {
+func TestTheFrontDoorHostNamesServiceEnvironmentAndAnyOtherProject(t *testing.T) {
+	if got := door.URL("api."+cluster.LocalDomain(DefaultProject, "dev"), false); got != "http://api.dev.localhost:8080" {
 		t.Errorf("URL = %s", got)
 	}
-	if got := door.URL("status", "prod", true); got != "https://status.prod.localhost:8443" {
+	if got := door.URL("status."+cluster.LocalDomain(DefaultProject, "prod"), true); got != "https://status.prod.localhost:8443" {
 		t.Errorf("URL = %s", got)
+	}
+	if got := cluster.LocalDomain("shop", "dev"); got != "dev.shop.localhost" {
+		t.Errorf("another project's domain = %s, want dev.shop.localhost", got)
 	}
 }
 

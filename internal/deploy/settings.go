@@ -36,7 +36,7 @@ import (
 
 // DefaultProject names the default namespaces (<project>-<env>, <project>-system) and the
 // Terraform state's secret suffix.
-const DefaultProject = "dtap"
+const DefaultProject = cluster.DefaultProject
 
 // Purpose is what the settings are resolved for: each command validates what it uses.
 type Purpose int

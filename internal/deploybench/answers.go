@@ -13,11 +13,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dtap-platform/monorepo/internal/cluster"
 )
 
 // A service's row in a deploy's summary, after the line "deployed <env> to namespace ...": its
-// name first, its URL last (the front door on 127.0.0.1).
-var summaryRow = regexp.MustCompile(`^\s*(?:\[\+[0-9.]+s\]\s+)?([a-z0-9][-a-z0-9]*)\s.*\s(http://127\.0\.0\.1:[0-9]+)\s*$`)
+// name first, its URL last (the front door on 127.0.0.1, by host name under .localhost).
+var summaryRow = regexp.MustCompile(`^\s*(?:\[\+[0-9.]+s\]\s+)?([a-z0-9][-a-z0-9]*)\s.*\s(https?://[-a-z0-9.]+\.localhost:[0-9]+)\s*$`)
 
 // urlsOf reads the URLs a deploy's summary gave, by service, and the environment it names.
 func urlsOf(logPath string) (env string, urls map[string]string, err error) {
@@ -43,7 +45,7 @@ func urlsOf(logPath string) (env string, urls map[string]string, err error) {
 		return "", nil, err
 	}
 	if env == "" || len(urls) == 0 {
-		return "", nil, fmt.Errorf("%s has no deploy summary with URLs on 127.0.0.1", logPath)
+		return "", nil, fmt.Errorf("%s has no deploy summary with front door URLs (*.localhost)", logPath)
 	}
 	return env, urls, nil
 }
@@ -68,7 +70,10 @@ func allAnswer(ctx context.Context, logPath string, deployLogs ...string) error 
 			targets = append(targets, target{env, svc, u})
 		}
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
+	client, err := cluster.LoopbackClient(nil, 10*time.Second)
+	if err != nil {
+		return err
+	}
 	var (
 		mu   sync.Mutex
 		errs []error

@@ -32,7 +32,8 @@ func TestEveryServiceOfEachSummaryMustAnswerNamingItsEnvironment(t *testing.T) {
 			fmt.Fprintf(w, `{"environment":%q,"service":"x"}`, env)
 		}))
 		t.Cleanup(s.Close)
-		return s.URL
+		// as the front door's URLs read: a host name under .localhost, on 127.0.0.1
+		return strings.Replace(s.URL, "127.0.0.1", "x."+env+".bench2.localhost", 1)
 	}
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -55,7 +56,7 @@ func TestEveryServiceOfEachSummaryMustAnswerNamingItsEnvironment(t *testing.T) {
 	// A service that answers for another environment, and one that does not answer at all.
 	closed := httptest.NewServer(http.NotFoundHandler())
 	closed.Close()
-	bad := write("bad.log", summary("test", map[string]string{"api": serve("dev"), "s01": closed.URL}))
+	bad := write("bad.log", summary("test", map[string]string{"api": serve("dev"), "s01": strings.Replace(closed.URL, "127.0.0.1", "s01.test.localhost", 1)}))
 	err := allAnswer(t.Context(), out, dev, bad)
 	if err == nil || !strings.Contains(err.Error(), `api in test`) || !strings.Contains(err.Error(), `names environment "dev", want "test"`) ||
 		!strings.Contains(err.Error(), "s01 in test") {

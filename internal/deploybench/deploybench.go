@@ -180,7 +180,7 @@ var steps = []step{
 // testSteps go before destroy -env=dev with BENCH_TEST=1.
 var testSteps = []step{
 	{"first-deploy-test", "first deploy test (beside dev)", "deploy test (first, beside dev)", []string{"deploy", "test"}, false},
-	{"answers", "all of dev and test answer", "every service of dev and test answers from 127.0.0.1", nil, false},
+	{"answers", "all of dev and test answer", "every service of dev and test answers through the front door on 127.0.0.1, by host name", nil, false},
 	{"destroy-test", "destroy -env=test", "destroy -env=test", []string{"destroy", "-env=test"}, false},
 }
 

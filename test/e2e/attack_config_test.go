@@ -38,7 +38,7 @@ func TestALargeConfigFileDeploysAndPassesTheSmokeCheck(t *testing.T) {
 	if !ok || row.URL == "" {
 		t.Fatalf("no URL for api: %+v", res.Rows)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := frontDoorClient(t, 30*time.Second)
 	resp, err := client.Get(strings.TrimSuffix(row.URL, "/") + "/config")
 	if err != nil {
 		t.Fatal(err)

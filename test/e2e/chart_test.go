@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/rollout"
 	"github.com/dtap-platform/monorepo/internal/services"
@@ -113,9 +115,24 @@ func serviceOf(t *testing.T, ns, release string) string {
 	return svcs.Items[0].Name
 }
 
+// frontDoorClient reaches *.localhost on 127.0.0.1, as curl and browsers do, trusting the front
+// door's CA.
+func frontDoorClient(t *testing.T, timeout time.Duration) *http.Client {
+	t.Helper()
+	ca, err := os.ReadFile(lab.opts.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.LoopbackClient(ca, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	resp, err := frontDoorClient(t, 10*time.Second).Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dtap-platform/monorepo/internal/chart"
+	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/internal/deploy"
 	"github.com/dtap-platform/monorepo/internal/environments"
 	"github.com/dtap-platform/monorepo/internal/image"
@@ -81,10 +82,10 @@ func TestMonorepoDeployLifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("the summary URLs answer on 127.0.0.1", func(t *testing.T) {
+	t.Run("the summary URLs answer through the front door, by host name", func(t *testing.T) {
 		for _, row := range res.Rows {
-			if !strings.HasPrefix(row.URL, "http://127.0.0.1:") {
-				t.Errorf("%s URL = %s, want the front door on 127.0.0.1", row.Service, row.URL)
+			if want := lab.door.URL(row.Service+"."+cluster.LocalDomain(p.name, "dev"), false); row.URL != want {
+				t.Errorf("%s URL = %s, want the front door's %s", row.Service, row.URL, want)
 				continue
 			}
 			code, body := httpGet(t, row.URL+"/config")
@@ -183,7 +184,7 @@ func TestMonorepoDeployLifecycle(t *testing.T) {
 		checkNewServiceFolder(t, p, clone)
 	})
 
-	t.Run("a second environment answers on its own ports", func(t *testing.T) {
+	t.Run("a second environment answers on its own host names", func(t *testing.T) {
 		res, _, err := p.deploy(clone, "test", nil)
 		if err != nil {
 			t.Fatal(err)

@@ -34,6 +34,7 @@ var repoRoot, _ = filepath.Abs(filepath.Join("..", ".."))
 var (
 	lab struct {
 		opts    cluster.Options
+		door    cluster.FrontDoor // where the front door listens on 127.0.0.1
 		cfg     *rest.Config
 		clients kubernetes.Interface
 		image   image.Ref // in the local registry, with digest
@@ -62,7 +63,10 @@ func setup() (func(*testing.M) int, error) {
 	}
 	fmt.Printf("e2e: cluster %q up in %s (created: %v, create %s, ready %s)\n", o.Name, time.Since(start).Round(time.Second),
 		t.Created, t.Create.Round(time.Second), t.Ready.Round(time.Second))
-	lab.opts = o
+	lab.opts, lab.door = o, t.FrontDoor
+	if lab.door == (cluster.FrontDoor{}) {
+		return nil, fmt.Errorf("the lab cluster %q has no front door: recreate it (go run mage.go kind:down)", o.Name)
+	}
 	if lab.cfg, err = o.RESTConfig(); err != nil {
 		return nil, err
 	}
