@@ -269,7 +269,7 @@ func (Kind) Up(ctx context.Context) error {
 		o.Name, verb, t.Ready.Round(time.Second), time.Since(start).Round(time.Second), o.Kubeconfig, o.Registry(), o.Registry())
 	if f := t.FrontDoor; f != (cluster.FrontDoor{}) {
 		fmt.Printf("  front door: %s and %s (every exposed service, by host name)\n  its CA:     %s (curl --cacert; a browser's trust store)\n",
-			f.URL("<service>", "<env>", false), f.URL("<service>", "<env>", true), o.CAFile())
+			f.URL("<service>.<env>.localhost", false), f.URL("<service>.<env>.localhost", true), o.CAFile())
 	}
 	return nil
 }
@@ -443,7 +443,7 @@ func destroyWith(ctx context.Context, r *deploy.Runner) error {
 	if err := deploy.Destroy(ctx, r); err != nil {
 		return err
 	}
-	fmt.Printf("\ndestroyed %s: no release, secret, port or state of it is left in namespace %s\n", env, s.Namespace)
+	fmt.Printf("\ndestroyed %s: no release, secret, route or state of it is left in namespace %s\n", env, s.Namespace)
 	return nil
 }
 
