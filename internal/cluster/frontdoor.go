@@ -381,7 +381,10 @@ func waitFrontDoor(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Int
 		if err != nil {
 			return false, nil
 		}
-		return deploymentDone(d), nil
+		if deploymentDone(d) {
+			return true, nil
+		}
+		return false, pullFailure(ctx, cs)
 	})
 	if err != nil {
 		return fmt.Errorf("%w (kubectl -n %s describe pod -l app.kubernetes.io/name=traefik)", err, GatewayNamespace)
@@ -390,6 +393,23 @@ func waitFrontDoor(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Int
 		gw, err := dyn.Resource(gatewayGVR).Namespace(GatewayNamespace).Get(ctx, GatewayName, metav1.GetOptions{})
 		return err == nil && hasCondition(gw, "Programmed"), nil
 	})
+}
+
+// pullFailure is an error when Traefik's pod cannot pull its image: no wait makes it come.
+func pullFailure(ctx context.Context, cs kubernetes.Interface) error {
+	pods, err := cs.CoreV1().Pods(GatewayNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=traefik"})
+	if err != nil {
+		return nil
+	}
+	for _, p := range pods.Items {
+		for _, c := range p.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+				return fmt.Errorf("the node cannot pull %s (%s: %s); without registry access build it with .ci/lab/images and set TRAEFIK_IMAGE=local/traefik:v3.6.12",
+					c.Image, w.Reason, w.Message)
+			}
+		}
+	}
+	return nil
 }
 
 func deploymentDone(d *appsv1.Deployment) bool {
