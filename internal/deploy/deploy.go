@@ -860,6 +860,9 @@ func (r *Runner) publicURL(w *Want) string {
 	if w.FrontURL != "" {
 		return w.FrontURL
 	}
+	if r.S.Local && r.S.Cluster.Gateway == cluster.GatewayNone {
+		return fmt.Sprintf("none (LOCAL_GATEWAY=none): kubectl -n %s port-forward svc/%s 8080:%d", r.S.Namespace, name, port(merged))
+	}
 	if dig(w.FrontDoor, "httpRoute", "enabled") == true {
 		if addr, err := cluster.GatewayAddress(context.Background(), r.S.Cluster); err == nil && addr != "" {
 			host := fmt.Sprintf("%s.%s", name, dig(merged, "domain"))
