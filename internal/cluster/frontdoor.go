@@ -55,6 +55,8 @@ const (
 	nodePortHTTP  = 30080
 	nodePortHTTPS = 30443
 	tlsSecret     = "front-door-tls"
+	// CAConfigMap, in GatewayNamespace, holds the front door's CA certificate (ca.crt).
+	CAConfigMap = "front-door-ca"
 	caSecret      = "local-ca"
 	traefikClass  = "traefik"
 	fieldManager  = "dtap-kind-up"
@@ -211,6 +213,9 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err := os.WriteFile(o.CAFile(), ca, 0o644); err != nil {
 		return door, err
 	}
+	// Public, for every checkout's deploy (which writes its own CAFile from it).
+	caMap := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": CAConfigMap, "namespace": GatewayNamespace}, "data": map[string]any{"ca.crt": string(ca)}}}
 	ref, err := traefikImage(ctx, o)
 	if err != nil {
 		return door, err
@@ -223,7 +228,7 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 		return door, err
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
-	for _, obj := range objs {
+	for _, obj := range append(objs, caMap) {
 		if err := apply(ctx, dyn, mapper, obj); err != nil {
 			return door, err
 		}

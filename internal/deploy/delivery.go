@@ -281,7 +281,7 @@ func Rollback(ctx context.Context, r *Runner, revision int) (*Result, error) {
 		row := Row{Service: svc.Name, Change: or(changed[svc.Name], "unchanged"), Image: w.Ref, Ready: readyIn[svc.Name], URL: r.publicURL(w)}
 		row.Revision = live.Releases[svc.Name].Version
 		if changed[svc.Name] != "" {
-			cfg, err := r.smoke(ctx, w)
+			cfg, err := r.smoke(ctx, w, nil)
 			row.Config = cfg
 			if err != nil {
 				res.Rows = append(res.Rows, row)

@@ -814,9 +814,10 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 	if len(names) == 0 {
 		return nil
 	}
+	ca := r.frontDoorCA()
 	return r.step("smoke check "+list(names), func() error {
 		return forEach(names, 8, func(name string) error {
-			cfg, err := r.smoke(ctx, d.Want[name])
+			cfg, err := r.smoke(ctx, d.Want[name], ca)
 			d.Want[name].smoked = cfg // each its own Want: no two goroutines write one
 			return err
 		})
@@ -825,7 +826,7 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 
 // smoke checks one service through a port-forward: /readyz answers and /config names the
 // environment; on the embedded cluster its front door answers too. It returns its /config.
-func (r *Runner) smoke(ctx context.Context, w *Want) (map[string]any, error) {
+func (r *Runner) smoke(ctx context.Context, w *Want, frontDoorCA []byte) (map[string]any, error) {
 	name := w.Service.Name
 	svc, err := r.clients.CoreV1().Services(r.S.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -846,7 +847,7 @@ func (r *Runner) smoke(ctx context.Context, w *Want) (map[string]any, error) {
 	if w.FrontURL != "" {
 		// The URL the summary prints must answer: the controller loads a new route within a
 		// second.
-		if err := answers(ctx, r.S.Cluster.CAFile(), w.FrontURL, 30*time.Second); err != nil {
+		if err := answers(ctx, frontDoorCA, w.FrontURL, 30*time.Second); err != nil {
 			return cfg, fmt.Errorf("the front door %s: %w", w.FrontURL, err)
 		}
 	}

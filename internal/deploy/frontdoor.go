@@ -1,8 +1,11 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -97,10 +100,12 @@ func TraefikFrontDoor(door cluster.FrontDoor, domain, service string, merged map
 	return v
 }
 
-// doors is what the front door is given from: the node's record of the front door's ports.
+// doors is what the front door is given from: the node's record of the front door's ports, and
+// the CA its HTTPS certificate is signed by.
 type doors struct {
 	done chan struct{}
 	door cluster.FrontDoor
+	ca   []byte
 	err  error
 }
 
@@ -127,8 +132,24 @@ func (r *Runner) readDoors(ctx context.Context) *doors {
 				fd.door = cluster.ParseFrontDoor(v)
 			}
 		}
+		if cm, err := r.clients.CoreV1().ConfigMaps(cluster.GatewayNamespace).Get(ctx, cluster.CAConfigMap, metav1.GetOptions{}); err == nil {
+			fd.ca = []byte(cm.Data["ca.crt"])
+		}
 	}()
 	return fd
+}
+
+// frontDoorCA is the front door's CA, written to this checkout's CA file (the summary's https
+// URLs need it, and kind:up may have run in another checkout) when that file differs.
+func (r *Runner) frontDoorCA() []byte {
+	if r.doors == nil || len(r.doors.ca) == 0 {
+		return nil
+	}
+	if cur, err := os.ReadFile(r.S.Cluster.CAFile()); err != nil || !bytes.Equal(cur, r.doors.ca) {
+		_ = os.MkdirAll(filepath.Dir(r.S.Cluster.CAFile()), 0o700)
+		_ = os.WriteFile(r.S.Cluster.CAFile(), r.doors.ca, 0o644)
+	}
+	return r.doors.ca
 }
 
 // GatewayFrontDoor are the values of an exposed service when the embedded cluster's Gateway

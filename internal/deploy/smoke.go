@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/dtap-platform/monorepo/internal/cluster"
@@ -106,8 +105,7 @@ func topLevelStrings(r io.Reader) (map[string]any, error) {
 // cluster's front door: the controller has loaded the route and reaches a ready pod. (The
 // controller answers 404 until it knows the route and 503 while it has no ready endpoint; during
 // a rollout the old pod, draining, answers 503 too, and a retry reaches the new one.)
-func answers(ctx context.Context, caFile, base string, timeout time.Duration) error {
-	ca, _ := os.ReadFile(caFile) // none: an http URL needs none, and an https one fails saying why
+func answers(ctx context.Context, ca []byte, base string, timeout time.Duration) error {
 	client, err := cluster.LoopbackClient(ca, 2*time.Second)
 	if err != nil {
 		return err
