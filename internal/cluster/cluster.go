@@ -56,26 +56,28 @@ type Options struct {
 	HTTPPort, HTTPSPort           int
 	HTTPPortAsked, HTTPSPortAsked bool
 	TraefikImage                  string // TRAEFIK_IMAGE
+	TraefikImageAsked             bool   // TRAEFIK_IMAGE is set
 	// Domains are what the front door's certificate names with a wildcard: LocalDomain of each
 	// environment, for the default project and for the repository's own (PROJECT), if another.
 	Domains []string
-	Out                           io.Writer
+	Out     io.Writer
 }
 
 // OptionsFromEnv reads the options from the environment, with the kubeconfig under
 // <repoRoot>/.cache/kind/, so the user's ~/.kube/config is untouched unless asked.
 func OptionsFromEnv(repoRoot string) (Options, error) {
 	o := Options{
-		Name:            envOr("KIND_CLUSTER_NAME", DefaultName),
-		NodeImage:       envOr("KIND_NODE_IMAGE", DefaultNodeImage),
-		RegistryImage:   envOr("LOCAL_REGISTRY_IMAGE", DefaultRegistryImage),
-		RegistryPort:    DefaultRegistryPort,
-		MergeKubeconfig: os.Getenv("KIND_EXPORT_KUBECONFIG") == "true",
-		Gateway:         envOr("LOCAL_GATEWAY", GatewayTraefik),
-		HTTPPort:        DefaultHTTPPort,
-		HTTPSPort:       DefaultHTTPSPort,
-		TraefikImage:    envOr("TRAEFIK_IMAGE", DefaultTraefikImage),
-		Out:             os.Stdout,
+		Name:              envOr("KIND_CLUSTER_NAME", DefaultName),
+		NodeImage:         envOr("KIND_NODE_IMAGE", DefaultNodeImage),
+		RegistryImage:     envOr("LOCAL_REGISTRY_IMAGE", DefaultRegistryImage),
+		RegistryPort:      DefaultRegistryPort,
+		MergeKubeconfig:   os.Getenv("KIND_EXPORT_KUBECONFIG") == "true",
+		Gateway:           envOr("LOCAL_GATEWAY", GatewayTraefik),
+		HTTPPort:          DefaultHTTPPort,
+		HTTPSPort:         DefaultHTTPSPort,
+		TraefikImage:      envOr("TRAEFIK_IMAGE", DefaultTraefikImage),
+		TraefikImageAsked: os.Getenv("TRAEFIK_IMAGE") != "",
+		Out:               os.Stdout,
 	}
 	if !slices.Contains(Gateways, o.Gateway) {
 		return o, fmt.Errorf("LOCAL_GATEWAY=%q: use one of %s", o.Gateway, strings.Join(Gateways, ", "))

@@ -42,6 +42,9 @@ const (
 	GatewayTraefik = "traefik"
 	// DefaultTraefikImage is pulled by the node when no local image is named (TRAEFIK_IMAGE).
 	DefaultTraefikImage = "docker.io/library/traefik:v3.6.12"
+	// LabTraefikImage is .ci/lab's build of the same version, used when TRAEFIK_IMAGE is not set
+	// and the default is not in the local Docker store.
+	LabTraefikImage = "local/traefik:v3.6.12"
 	// GatewayAPIVersion is the Gateway API release Traefik v3.6 implements: kind:up installs its
 	// standard CRDs from the Go module of that version.
 	GatewayAPIVersion = "v1.4.0"
@@ -244,22 +247,30 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	return door, nil
 }
 
-// traefikImage is the image reference the node runs. An image in the local Docker store (the
-// lab's build, or TRAEFIK_IMAGE pulled before) goes through the local registry, tagged by its
-// ID so that a rebuilt image rolls the Deployment; anything else the node pulls itself.
+// traefikImage is the image reference the node runs. An image in the local Docker store goes
+// through the local registry, tagged by its ID so that a rebuilt image rolls the Deployment:
+// TRAEFIK_IMAGE, else the default image, else the lab's build of the same version
+// (LabTraefikImage). Anything else the node pulls itself.
 func traefikImage(ctx context.Context, o Options) (string, error) {
-	id, err := image.DockerOutput(ctx, "image", "inspect", "--format", "{{.Id}}", o.TraefikImage)
-	if err != nil {
-		return o.TraefikImage, nil
+	candidates := []string{o.TraefikImage}
+	if !o.TraefikImageAsked {
+		candidates = append(candidates, LabTraefikImage)
 	}
-	ref := fmt.Sprintf("%s/%s/traefik:%s", o.Registry(), GatewayNamespace, strings.TrimPrefix(id, "sha256:")[:16])
-	if err := image.Docker(ctx, nil, "tag", o.TraefikImage, ref); err != nil {
-		return "", err
+	for _, local := range candidates {
+		id, err := image.DockerOutput(ctx, "image", "inspect", "--format", "{{.Id}}", local)
+		if err != nil {
+			continue
+		}
+		ref := fmt.Sprintf("%s/%s/traefik:%s", o.Registry(), GatewayNamespace, strings.TrimPrefix(id, "sha256:")[:16])
+		if err := image.Docker(ctx, nil, "tag", local, ref); err != nil {
+			return "", err
+		}
+		if err := image.Docker(ctx, nil, "push", "--quiet", ref); err != nil {
+			return "", fmt.Errorf("push %s (%s) to the local registry: %w", ref, local, err)
+		}
+		return ref, nil
 	}
-	if err := image.Docker(ctx, nil, "push", "--quiet", ref); err != nil {
-		return "", fmt.Errorf("push %s (TRAEFIK_IMAGE=%s) to the local registry: %w", ref, o.TraefikImage, err)
-	}
-	return ref, nil
+	return o.TraefikImage, nil
 }
 
 // traefikObjects renders traefik.yaml for the image.
@@ -409,8 +420,8 @@ func pullFailure(ctx context.Context, cs kubernetes.Interface) error {
 	for _, p := range pods.Items {
 		for _, c := range p.Status.ContainerStatuses {
 			if w := c.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
-				return fmt.Errorf("the node cannot pull %s (%s: %s); without registry access build it with .ci/lab/images and set TRAEFIK_IMAGE=local/traefik:v3.6.12",
-					c.Image, w.Reason, w.Message)
+				return fmt.Errorf("the node cannot pull %s (%s: %s); without registry access build it with .ci/lab/images (%s), or set TRAEFIK_IMAGE to an image the Docker engine has",
+					c.Image, w.Reason, w.Message, LabTraefikImage)
 			}
 		}
 	}
