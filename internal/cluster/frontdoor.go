@@ -59,10 +59,10 @@ const (
 	nodePortHTTPS = 30443
 	tlsSecret     = "front-door-tls"
 	// CAConfigMap, in GatewayNamespace, holds the front door's CA certificate (ca.crt).
-	CAConfigMap = "front-door-ca"
-	caSecret      = "local-ca"
-	traefikClass  = "traefik"
-	fieldManager  = "dtap-kind-up"
+	CAConfigMap  = "front-door-ca"
+	caSecret     = "local-ca"
+	traefikClass = "traefik"
+	fieldManager = "dtap-kind-up"
 )
 
 // DefaultProject is the project of namespaces <project>-<env> when none is named (PROJECT).
