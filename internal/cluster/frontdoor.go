@@ -183,6 +183,31 @@ func (o Options) CAFile() string {
 	return filepath.Join(filepath.Dir(o.Kubeconfig), o.Name+"-ca.crt")
 }
 
+// WriteCAFile writes the front door's CA to path at once (a temporary file renamed), so that
+// a reader never sees half of it.
+func WriteCAFile(path string, ca []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(ca); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 // ensureFrontDoor installs or updates Traefik, the Gateway API CRDs, the IngressClass, the
 // GatewayClass, the Gateway and the certificates, waits until Traefik serves and the Gateway is
 // programmed, and records the ports on the node. Every step is an apply: a second run changes
@@ -213,10 +238,10 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err != nil {
 		return door, err
 	}
-	if err := os.WriteFile(o.CAFile(), ca, 0o644); err != nil {
+	if err := WriteCAFile(o.CAFile(), ca); err != nil {
 		return door, err
 	}
-	// Public, for every checkout's deploy (which writes its own CAFile from it).
+	// Public: anyone may read the CA (kubectl -n dtap-gateway get configmap front-door-ca).
 	caMap := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap",
 		"metadata": map[string]any{"name": CAConfigMap, "namespace": GatewayNamespace}, "data": map[string]any{"ca.crt": string(ca)}}}
 	ref, err := traefikImage(ctx, o)

@@ -188,6 +188,17 @@ func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) 
 	if _, err := leaf3.Verify(x509.VerifyOptions{Roots: pool, DNSName: "api.staging.localhost"}); err != nil {
 		t.Errorf("after staging was added: %v", err)
 	}
+	// A deploy of another project adds its domain and keeps every name the certificate had.
+	if _, err := EnsureCertificateNames(ctx, cs, []string{"staging.shop.localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	sec4, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})
+	leaf4, _ := parseCert(sec4.Data["tls.crt"])
+	for _, host := range []string{"api.staging.shop.localhost", "api.dev.localhost", "api.staging.localhost"} {
+		if _, err := leaf4.Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
+			t.Errorf("after another project's deploy, %s: %v", host, err)
+		}
+	}
 }
 
 // TestLoopbackClientReachesDotLocalhostOnLoopback: Go's resolver asks DNS for *.localhost; the

@@ -35,8 +35,17 @@ func certHosts(domains []string) []string {
 	return hosts
 }
 
-// ensureCertificates creates the CA once, (re)issues the certificate when it is missing, lacks
-// a name, is about to expire or was signed by another CA, and returns the CA certificate (PEM).
+// EnsureCertificateNames makes the front door's certificate name *.<domain> of each domain too
+// (a deploy of a project whose domains kind:up did not know), keeping every name it has. It
+// returns the CA certificate (PEM).
+func EnsureCertificateNames(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, error) {
+	return ensureCertificates(ctx, cs, domains)
+}
+
+// ensureCertificates creates the CA once and (re)issues the certificate when it is missing,
+// lacks one of the domains' names, is about to expire or was signed by another CA; a reissued
+// certificate keeps the names the old one had. Two runs at once do not lose each other's names:
+// the update is conditional on the version read, and retried. It returns the CA (PEM).
 func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, error) {
 	secrets := cs.CoreV1().Secrets(GatewayNamespace)
 	caCert, caKey, caPEM, err := loadCA(ctx, secrets)
@@ -48,30 +57,45 @@ func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []
 			return nil, err
 		}
 	}
-	hosts := certHosts(domains)
-	cur, err := secrets.Get(ctx, tlsSecret, metav1.GetOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, err
-	}
-	if err == nil && certGood(cur.Data[corev1.TLSCertKey], caCert, hosts) {
+	for attempt := 0; ; attempt++ {
+		hosts := certHosts(domains)
+		cur, err := secrets.Get(ctx, tlsSecret, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		exists := err == nil
+		if exists {
+			if certGood(cur.Data[corev1.TLSCertKey], caCert, hosts) {
+				return caPEM, nil
+			}
+			if old, err := parseCert(cur.Data[corev1.TLSCertKey]); err == nil && old.CheckSignatureFrom(caCert) == nil {
+				for _, h := range old.DNSNames {
+					if !slices.Contains(hosts, h) {
+						hosts = append(hosts, h)
+					}
+				}
+			}
+		}
+		certPEM, keyPEM, err := issue(caCert, caKey, hosts)
+		if err != nil {
+			return nil, err
+		}
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: tlsSecret, Namespace: GatewayNamespace}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
+		if exists {
+			s.ResourceVersion = cur.ResourceVersion
+			_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
+		} else {
+			_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
+		}
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 5 {
+			continue // another run wrote it meanwhile: start again from its version
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store the front door's certificate: %w", err)
+		}
 		return caPEM, nil
 	}
-	certPEM, keyPEM, err := issue(caCert, caKey, hosts)
-	if err != nil {
-		return nil, err
-	}
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: tlsSecret, Namespace: GatewayNamespace}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
-	if cur != nil && cur.Name != "" {
-		s.ResourceVersion = cur.ResourceVersion
-		_, err = secrets.Update(ctx, s, metav1.UpdateOptions{})
-	} else {
-		_, err = secrets.Create(ctx, s, metav1.CreateOptions{})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store the front door's certificate: %w", err)
-	}
-	return caPEM, nil
 }
 
 type secretClient interface {

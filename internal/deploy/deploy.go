@@ -814,8 +814,11 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 	if len(names) == 0 {
 		return nil
 	}
-	ca := r.frontDoorCA()
 	return r.step("smoke check "+list(names), func() error {
+		ca, err := r.frontDoorCA(ctx)
+		if err != nil {
+			return err
+		}
 		return forEach(names, 8, func(name string) error {
 			cfg, err := r.smoke(ctx, d.Want[name], ca)
 			d.Want[name].smoked = cfg // each its own Want: no two goroutines write one

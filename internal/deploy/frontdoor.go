@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -100,12 +99,10 @@ func TraefikFrontDoor(door cluster.FrontDoor, domain, service string, merged map
 	return v
 }
 
-// doors is what the front door is given from: the node's record of the front door's ports, and
-// the CA its HTTPS certificate is signed by.
+// doors is what the front door is given from: the node's record of the front door's ports.
 type doors struct {
 	done chan struct{}
 	door cluster.FrontDoor
-	ca   []byte
 	err  error
 }
 
@@ -132,24 +129,26 @@ func (r *Runner) readDoors(ctx context.Context) *doors {
 				fd.door = cluster.ParseFrontDoor(v)
 			}
 		}
-		if cm, err := r.clients.CoreV1().ConfigMaps(cluster.GatewayNamespace).Get(ctx, cluster.CAConfigMap, metav1.GetOptions{}); err == nil {
-			fd.ca = []byte(cm.Data["ca.crt"])
-		}
 	}()
 	return fd
 }
 
-// frontDoorCA is the front door's CA, written to this checkout's CA file (the summary's https
-// URLs need it, and kind:up may have run in another checkout) when that file differs.
-func (r *Runner) frontDoorCA() []byte {
-	if r.doors == nil || len(r.doors.ca) == 0 {
-		return nil
+// frontDoorCA makes sure the front door's certificate names this environment's hosts (kind:up
+// names the default project's; another project's are added on its first deploy, here, a step
+// plan does not take) and returns its CA, written to this checkout's CA file when that differs
+// (the summary's https URLs need it, and kind:up may have run in another checkout).
+func (r *Runner) frontDoorCA(ctx context.Context) ([]byte, error) {
+	if r.doors == nil || r.doors.door == (cluster.FrontDoor{}) {
+		return nil, nil
 	}
-	if cur, err := os.ReadFile(r.S.Cluster.CAFile()); err != nil || !bytes.Equal(cur, r.doors.ca) {
-		_ = os.MkdirAll(filepath.Dir(r.S.Cluster.CAFile()), 0o700)
-		_ = os.WriteFile(r.S.Cluster.CAFile(), r.doors.ca, 0o644)
+	ca, err := cluster.EnsureCertificateNames(ctx, r.clients, []string{cluster.LocalDomain(r.S.Project, r.S.Env)})
+	if err != nil {
+		return nil, fmt.Errorf("the front door's certificate for %s: %w", cluster.LocalDomain(r.S.Project, r.S.Env), err)
 	}
-	return r.doors.ca
+	if cur, err := os.ReadFile(r.S.Cluster.CAFile()); err != nil || !bytes.Equal(cur, ca) {
+		_ = cluster.WriteCAFile(r.S.Cluster.CAFile(), ca) // the URLs work without it
+	}
+	return ca, nil
 }
 
 // GatewayFrontDoor are the values of an exposed service when the embedded cluster's Gateway
