@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -24,12 +23,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/dtap-platform/monorepo/internal/drift"
 	"github.com/dtap-platform/monorepo/internal/image"
 )
 
@@ -248,14 +247,14 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err != nil {
 		return door, err
 	}
-	if err := applyGatewayCRDs(ctx, cs, dyn); err != nil {
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
+	if err := applyGatewayCRDs(ctx, dyn, mapper); err != nil {
 		return door, err
 	}
 	objs, err := traefikObjects(ref)
 	if err != nil {
 		return door, err
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 	for _, obj := range append(objs, caMap) {
 		if err := apply(ctx, dyn, mapper, obj); err != nil {
 			return door, err
@@ -313,24 +312,7 @@ func traefikObjects(imageRef string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeAll(&buf)
-}
-
-func decodeAll(r io.Reader) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(r, 4096)
-	var out []*unstructured.Unstructured
-	for {
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return nil, err
-		}
-		if len(m) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: m})
-		}
-	}
+	return drift.Parse(buf.String())
 }
 
 // apply server-side applies obj, owning every field it sets.
@@ -363,7 +345,7 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // applyGatewayCRDs applies the standard channel CRDs of GatewayAPIVersion, read from that
 // version's Go module (go mod download: the toolchain's proxy and cache), and waits until the
 // API server serves them.
-func applyGatewayCRDs(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface) error {
+func applyGatewayCRDs(ctx context.Context, dyn dynamic.Interface, mapper *restmapper.DeferredDiscoveryRESTMapper) error {
 	dir, err := moduleDir(ctx, "sigs.k8s.io/gateway-api@"+GatewayAPIVersion)
 	if err != nil {
 		return err
@@ -372,14 +354,13 @@ func applyGatewayCRDs(ctx context.Context, cs kubernetes.Interface, dyn dynamic.
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("no Gateway API CRDs in %s/config/crd/standard", dir)
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(cs.Discovery()))
 	var names []string
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		objs, err := decodeAll(bytes.NewReader(data))
+		objs, err := drift.Parse(string(data))
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}

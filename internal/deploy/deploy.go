@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -819,8 +820,14 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 		if err != nil {
 			return err
 		}
+		// One client for every check through the front door: its connections are reused.
+		front, err := cluster.LoopbackClient(ca, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer front.CloseIdleConnections()
 		return forEach(names, 8, func(name string) error {
-			cfg, err := r.smoke(ctx, d.Want[name], ca)
+			cfg, err := r.smoke(ctx, d.Want[name], front)
 			d.Want[name].smoked = cfg // each its own Want: no two goroutines write one
 			return err
 		})
@@ -829,7 +836,7 @@ func (r *Runner) smokeAll(ctx context.Context, d *Desired, applied map[string]st
 
 // smoke checks one service through a port-forward: /readyz answers and /config names the
 // environment; on the embedded cluster its front door answers too. It returns its /config.
-func (r *Runner) smoke(ctx context.Context, w *Want, frontDoorCA []byte) (map[string]any, error) {
+func (r *Runner) smoke(ctx context.Context, w *Want, front *http.Client) (map[string]any, error) {
 	name := w.Service.Name
 	svc, err := r.clients.CoreV1().Services(r.S.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -850,7 +857,7 @@ func (r *Runner) smoke(ctx context.Context, w *Want, frontDoorCA []byte) (map[st
 	if w.FrontURL != "" {
 		// The URL the summary prints must answer: the controller loads a new route within a
 		// second.
-		if err := answers(ctx, frontDoorCA, w.FrontURL, 30*time.Second); err != nil {
+		if err := answers(ctx, front, w.FrontURL, 30*time.Second); err != nil {
 			return cfg, fmt.Errorf("the front door %s: %w", w.FrontURL, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/dtap-platform/monorepo/internal/cluster"
 	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
@@ -105,11 +104,7 @@ func topLevelStrings(r io.Reader) (map[string]any, error) {
 // cluster's front door: the controller has loaded the route and reaches a ready pod. (The
 // controller answers 404 until it knows the route and 503 while it has no ready endpoint; during
 // a rollout the old pod, draining, answers 503 too, and a retry reaches the new one.)
-func answers(ctx context.Context, ca []byte, base string, timeout time.Duration) error {
-	client, err := cluster.LoopbackClient(ca, 2*time.Second)
-	if err != nil {
-		return err
-	}
+func answers(ctx context.Context, client *http.Client, base string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+server.PathReadyz, nil)

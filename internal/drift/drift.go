@@ -77,7 +77,8 @@ func New(cfg *rest.Config, namespace string) (*Checker, error) {
 	return &Checker{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), namespace: namespace}, nil
 }
 
-// Parse reads a release manifest (YAML documents) into objects.
+// Parse reads YAML documents (a release manifest, a file of CRDs) into objects; empty
+// documents are skipped.
 func Parse(manifest string) ([]*unstructured.Unstructured, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(manifest), 4096)
 	var out []*unstructured.Unstructured
@@ -86,7 +87,7 @@ func Parse(manifest string) ([]*unstructured.Unstructured, error) {
 		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
 			return out, nil
 		} else if err != nil {
-			return nil, fmt.Errorf("the release manifest: %w", err)
+			return nil, err
 		}
 		if len(m) == 0 {
 			continue
@@ -113,7 +114,7 @@ func (c *Checker) resource(u *unstructured.Unstructured) (dynamic.ResourceInterf
 func (c *Checker) Check(ctx context.Context, manifest string) ([]Object, error) {
 	objs, err := Parse(manifest)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the release manifest: %w", err)
 	}
 	found := make([]*Object, len(objs))
 	errs := make([]error, len(objs))
