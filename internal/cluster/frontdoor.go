@@ -233,7 +233,7 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err := createNamespace(ctx, o, GatewayNamespace); err != nil {
 		return door, err
 	}
-	ca, err := ensureCertificates(ctx, cs, o.Domains)
+	ca, certChanged, err := ensureCertificates(ctx, cs, o.Domains)
 	if err != nil {
 		return door, err
 	}
@@ -262,6 +262,11 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	}
 	if err := waitFrontDoor(ctx, cs, dyn); err != nil {
 		return door, err
+	}
+	if certChanged { // a running Traefik reloads the Secret a few seconds later
+		if err := waitCertificateServed(ctx, door, ca, o.Domains); err != nil {
+			return door, err
+		}
 	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, FrontDoorAnnotation, door.String())
 	if _, err := cs.CoreV1().Nodes().Patch(ctx, o.controlPlane(), "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {

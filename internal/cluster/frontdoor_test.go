@@ -3,12 +3,14 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,9 +135,9 @@ func TestTraefikManifestRendersWithTheImageAndItsNodePorts(t *testing.T) {
 func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) {
 	ctx := context.Background()
 	cs := fake.NewClientset()
-	caPEM, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"})
-	if err != nil {
-		t.Fatal(err)
+	caPEM, changed, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"})
+	if err != nil || !changed {
+		t.Fatalf("first run: %v, wrote the certificate: %v", err, changed)
 	}
 	ca, err := parseCert(caPEM)
 	if err != nil {
@@ -173,15 +175,15 @@ func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) 
 		t.Error("the local CA can sign for example.com")
 	}
 	// A second run keeps the certificate; a new environment reissues it with the same CA.
-	if again, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"}); err != nil || !bytes.Equal(again, caPEM) {
-		t.Fatalf("second run: %v, same CA %v", err, bytes.Equal(again, caPEM))
+	if again, changed, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost"}); err != nil || !bytes.Equal(again, caPEM) || changed {
+		t.Fatalf("second run: %v, same CA %v, rewrote the certificate %v", err, bytes.Equal(again, caPEM), changed)
 	}
 	sec2, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})
 	if !bytes.Equal(sec2.Data["tls.crt"], sec.Data["tls.crt"]) {
 		t.Error("a good certificate was reissued")
 	}
-	if _, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost", "staging.localhost"}); err != nil {
-		t.Fatal(err)
+	if _, changed, err := ensureCertificates(ctx, cs, []string{"dev.localhost", "test.localhost", "staging.localhost"}); err != nil || !changed {
+		t.Fatalf("a new environment: %v, reissued %v", err, changed)
 	}
 	sec3, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})
 	leaf3, _ := parseCert(sec3.Data["tls.crt"])
@@ -189,7 +191,7 @@ func TestTheLocalCAIssuesForLocalhostOnlyAndKeepsAGoodCertificate(t *testing.T) 
 		t.Errorf("after staging was added: %v", err)
 	}
 	// A deploy of another project adds its domain and keeps every name the certificate had.
-	if _, err := EnsureCertificateNames(ctx, cs, []string{"staging.shop.localhost"}); err != nil {
+	if _, err := EnsureCertificateNames(ctx, cs, FrontDoor{}, []string{"staging.shop.localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	sec4, _ := cs.CoreV1().Secrets(GatewayNamespace).Get(ctx, tlsSecret, metav1.GetOptions{})
@@ -224,4 +226,70 @@ func TestLoopbackClientReachesDotLocalhostOnLoopback(t *testing.T) {
 	if _, err := LoopbackClient([]byte("not a certificate"), time.Second); err == nil {
 		t.Error("a CA file without a certificate is accepted")
 	}
+}
+
+// TestADeployWaitsUntilTheFrontDoorServesTheNewCertificate: a TLS server on the loopback serves
+// the old certificate (no name under the new domain) until it "reloads", as Traefik does a few
+// seconds after its Secret changes; the wait returns once the new one verifies, and a server
+// that never reloads makes it fail with the reason, instead of leaving https URLs that fail.
+func TestADeployWaitsUntilTheFrontDoorServesTheNewCertificate(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	caPEM, _, err := ensureCertificates(ctx, cs, []string{"dev.localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, key, _, err := loadCA(ctx, cs.CoreV1().Secrets(GatewayNamespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := func(hosts ...string) *tls.Certificate {
+		certPEM, keyPEM, err := issue(ca, key, hosts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &c
+	}
+	old, renewed := pair("localhost", "*.dev.localhost"), pair("localhost", "*.dev.localhost", "*.dev.shop.localhost")
+	var reloaded atomic.Bool
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if reloaded.Load() {
+			return renewed, nil
+		}
+		return old, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = c.(*tls.Conn).Handshake(); c.Close() }()
+		}
+	}()
+	door := FrontDoor{HTTPS: ln.Addr().(*net.TCPAddr).Port}
+
+	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	err = waitCertificateServed(short, door, caPEM, []string{"dev.shop.localhost"})
+	if err == nil || !strings.Contains(err.Error(), "not valid for") && !strings.Contains(err.Error(), "is valid for") {
+		t.Fatalf("a front door serving the old certificate: %v, want the name mismatch", err)
+	}
+	time.AfterFunc(700*time.Millisecond, func() { reloaded.Store(true) })
+	start := time.Now()
+	if err := waitCertificateServed(ctx, door, caPEM, []string{"dev.shop.localhost", "dev.localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	if !reloaded.Load() {
+		t.Fatal("the wait returned before the new certificate was served")
+	}
+	t.Logf("served after %s", time.Since(start).Round(10*time.Millisecond))
 }

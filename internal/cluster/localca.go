@@ -6,13 +6,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"slices"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,37 +39,72 @@ func certHosts(domains []string) []string {
 }
 
 // EnsureCertificateNames makes the front door's certificate name *.<domain> of each domain too
-// (a deploy of a project whose domains kind:up did not know), keeping every name it has. It
-// returns the CA certificate (PEM).
-func EnsureCertificateNames(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, error) {
-	return ensureCertificates(ctx, cs, domains)
+// (a deploy of a project whose domains kind:up did not know), keeping every name it has. When it
+// changed the certificate, it waits until the front door (door) serves the new one: Traefik
+// reloads a Secret a few seconds after it changes, and until then an https URL of the new
+// domain fails. It returns the CA certificate (PEM).
+func EnsureCertificateNames(ctx context.Context, cs kubernetes.Interface, door FrontDoor, domains []string) ([]byte, error) {
+	ca, changed, err := ensureCertificates(ctx, cs, domains)
+	if err != nil || !changed || door.HTTPS == 0 {
+		return ca, err
+	}
+	return ca, waitCertificateServed(ctx, door, ca, domains)
+}
+
+// waitCertificateServed waits until a TLS handshake with the front door, for a host under each
+// domain, verifies against the CA alone.
+func waitCertificateServed(ctx context.Context, door FrontDoor, caPEM []byte, domains []string) error {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return errors.New("the front door's CA holds no PEM certificate")
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(door.HTTPS))
+	var last error
+	err := poll(ctx, 60*time.Second, "the front door to serve its new certificate", func() (bool, error) {
+		for _, d := range domains {
+			dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second},
+				Config: &tls.Config{RootCAs: pool, ServerName: "probe." + d, MinVersion: tls.VersionTLS12}}
+			conn, err := dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				last = err
+				return false, nil
+			}
+			conn.Close()
+		}
+		return true, nil
+	})
+	if err != nil && last != nil {
+		return fmt.Errorf("%w: %v", err, last)
+	}
+	return err
 }
 
 // ensureCertificates creates the CA once and (re)issues the certificate when it is missing,
 // lacks one of the domains' names, is about to expire or was signed by another CA; a reissued
 // certificate keeps the names the old one had. Two runs at once do not lose each other's names:
-// the update is conditional on the version read, and retried. It returns the CA (PEM).
-func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, error) {
+// the update is conditional on the version read, and retried. It returns the CA (PEM) and
+// whether it wrote the certificate.
+func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []string) ([]byte, bool, error) {
 	secrets := cs.CoreV1().Secrets(GatewayNamespace)
 	caCert, caKey, caPEM, err := loadCA(ctx, secrets)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if caCert == nil {
 		if caCert, caKey, caPEM, err = newCA(ctx, secrets); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	for attempt := 0; ; attempt++ {
 		hosts := certHosts(domains)
 		cur, err := secrets.Get(ctx, tlsSecret, metav1.GetOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
-			return nil, err
+			return nil, false, err
 		}
 		exists := err == nil
 		if exists {
 			if certGood(cur.Data[corev1.TLSCertKey], caCert, hosts) {
-				return caPEM, nil
+				return caPEM, false, nil
 			}
 			if old, err := parseCert(cur.Data[corev1.TLSCertKey]); err == nil && old.CheckSignatureFrom(caCert) == nil {
 				for _, h := range old.DNSNames {
@@ -78,7 +116,7 @@ func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []
 		}
 		certPEM, keyPEM, err := issue(caCert, caKey, hosts)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: tlsSecret, Namespace: GatewayNamespace}, Type: corev1.SecretTypeTLS,
 			Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM}}
@@ -92,9 +130,9 @@ func ensureCertificates(ctx context.Context, cs kubernetes.Interface, domains []
 			continue // another run wrote it meanwhile: start again from its version
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store the front door's certificate: %w", err)
+			return nil, false, fmt.Errorf("store the front door's certificate: %w", err)
 		}
-		return caPEM, nil
+		return caPEM, true, nil
 	}
 }
 

@@ -141,7 +141,7 @@ func (r *Runner) frontDoorCA(ctx context.Context) ([]byte, error) {
 	if r.doors == nil || r.doors.door == (cluster.FrontDoor{}) {
 		return nil, nil
 	}
-	ca, err := cluster.EnsureCertificateNames(ctx, r.clients, []string{cluster.LocalDomain(r.S.Project, r.S.Env)})
+	ca, err := cluster.EnsureCertificateNames(ctx, r.clients, r.doors.door, []string{cluster.LocalDomain(r.S.Project, r.S.Env)})
 	if err != nil {
 		return nil, fmt.Errorf("the front door's certificate for %s: %w", cluster.LocalDomain(r.S.Project, r.S.Env), err)
 	}
