@@ -13,20 +13,25 @@
 // image, as on a fresh registry, while the machine's build caches stay as warm as they are.
 //
 // In the copy, with PROJECT=bench<N> (so each N has its own namespaces, bench<N>-dev and
-// bench<N>-system, on the shared cluster), it runs one after the other:
+// bench<N>-system, on the shared cluster), it runs these steps:
 //
 //	deploy dev         first deploy: build, publish, install, every service ready
-//	deploy dev         again, nothing changed (three times: the median counts)
+//	deploy dev         again, nothing changed (five times: the median counts)
 //	deploy dev         after a one-line commit to one service (s01; api at N=2): one rebuilt and
-//	                   rolled (three changes, one after the other: the median counts)
-//	plan dev           nothing changed (three times: the median counts)
+//	                   rolled (five changes, one after the other: the median counts)
+//	plan dev           nothing changed (five times: the median counts)
 //	deploy test        with BENCH_TEST=1: every service again, in test, beside dev
 //	                   then every exposed service of dev and test must answer its GET /config
 //	                   from 127.0.0.1, at the URL its deploy's summary gave, naming its
 //	                   environment; then destroy -env=test
 //	destroy -env=dev
 //
-// Before each N's steps, `go run mage.go kind:up` (`services` when the target is another
+// Each step runs in every N before the next one, and the runs of a repeated step take turns
+// (N=2, N=50, N=2, N=50, ...), so that the ratio of two columns compares runs made under the same
+// conditions: the cluster's load (every N's services run while the others are measured) and the
+// machine's background work, which drift over a run of minutes.
+//
+// Before the steps, in each N's copy, `go run mage.go kind:up` (`services` when the target is another
 // cluster) runs untimed: it compiles the copy's magefile, which a checkout in use has compiled
 // already, and makes sure the embedded cluster is up, so that no first deploy pays for either,
 // and every N's is measured alike. The steps get the caller's
@@ -36,7 +41,8 @@
 // Each step's output goes to a log file in the temp dir. A step that fails ends that N's run:
 // its log's last lines are printed, destroy -env=dev cleans up, and the other Ns still run. An
 // interrupt reaches the running step as Ctrl-C in a terminal would (SIGINT to its process group,
-// so a deploy rolls back), then destroy cleans up; a second interrupt kills the step at once.
+// so a deploy rolls back), then destroy cleans up every N; a second interrupt kills the step at
+// once.
 // The temp dir is removed at the end unless BENCH_KEEP=1. The outcome is a table, one column per
 // N, with the ratio of the largest N's time to the smallest's, and the machine it ran on.
 package deploybench
@@ -193,7 +199,7 @@ func stepsOf(o Options) []step {
 }
 
 // Repeats is how many times each short step runs; the table gives the median.
-const Repeats = 3
+const Repeats = 5
 
 // median of a few durations (the middle one; the lower middle of an even count).
 func median(ds []time.Duration) time.Duration {
@@ -259,11 +265,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, errors.Join(err, os.RemoveAll(tmp))
 	}
 	fmt.Fprintf(o.Out, "deploy benchmark: N=%s services, each in a copy of %s under %s\n", joinInts(o.Counts, ", N="), root, tmp)
+	var runs []*nRun
 	for _, n := range o.Counts {
 		if ctx.Err() != nil || b.forced() {
 			break
 		}
-		rep.Results = append(rep.Results, b.runN(ctx, n))
+		runs = append(runs, b.start(ctx, n))
+	}
+	b.runSteps(ctx, runs)
+	for _, r := range runs {
+		rep.Results = append(rep.Results, *r.res)
 	}
 	fmt.Fprintln(o.Out)
 	rep.Write(o.Out)
@@ -348,110 +359,144 @@ func (b *bench) forced() bool {
 	}
 }
 
-// runN prepares N's copy and runs its steps; a failing step ends the run after destroy has
-// tried to clean up.
-func (b *bench) runN(ctx context.Context, n int) Result {
-	res := Result{N: n, Times: map[string]time.Duration{}}
-	project := fmt.Sprintf("bench%d", n)
-	dir := filepath.Join(b.tmp, project)
-	fail := func(format string, a ...any) Result {
-		res.Err = fmt.Errorf("N=%d: "+format, append([]any{n}, a...)...)
-		fmt.Fprintf(b.o.Out, "%v\n", res.Err)
-		return res
-	}
+// nRun is one N's copy and what has run in it.
+type nRun struct {
+	res          *Result
+	project, dir string
+	env          []string
+	prep         Prepared
+	logs         map[string]string // the last log of each step
+	deployed     []string          // the environments to destroy when a step fails
+	done         bool              // a step failed or was interrupted: nothing more runs in it
+}
 
-	start := time.Now()
-	prep, err := Prepare(ctx, b.root, dir, n, project+"-"+strconv.FormatInt(start.UnixNano(), 36))
+// start prepares N's copy and runs its untimed warm-up; a failure ends that N's run.
+func (b *bench) start(ctx context.Context, n int) *nRun {
+	r := &nRun{res: &Result{N: n, Times: map[string]time.Duration{}}, project: fmt.Sprintf("bench%d", n), logs: map[string]string{}}
+	r.dir = filepath.Join(b.tmp, r.project)
+	began := time.Now()
+	prep, err := Prepare(ctx, b.root, r.dir, n, r.project+"-"+strconv.FormatInt(began.UnixNano(), 36))
 	if err != nil {
-		return fail("preparing the copy: %v", err)
+		b.fail(r, "preparing the copy: %v", err)
+		return r
 	}
-	res.Generated, res.Changed = prep.Generated, prep.Changed
+	r.prep = prep
+	r.res.Generated, r.res.Changed = prep.Generated, prep.Changed
 	fmt.Fprintf(b.o.Out, "N=%d: %s: %d files of the checkout, %d services (%d generated), committed, in %s\n",
-		n, dir, prep.Files, n, len(prep.Generated), seconds(time.Since(start)))
+		n, r.dir, prep.Files, n, len(prep.Generated), seconds(time.Since(began)))
 
-	env := append(stepEnv(b.o.Environ, project, dir, b.cwd), b.extraEnv...)
+	r.env = append(stepEnv(b.o.Environ, r.project, r.dir, b.cwd), b.extraEnv...)
 	// Untimed: the copy's magefile is compiled, and the embedded cluster is up.
 	warm, why := "services", "compiles the copy's magefile"
 	if b.embedded {
 		warm, why = "kind:up", "compiles the copy's magefile, creates or reuses the shared cluster"
 	}
-	log := filepath.Join(b.logs, project+"-0-"+strings.ReplaceAll(warm, ":", "-")+".log")
+	log := filepath.Join(b.logs, r.project+"-0-"+strings.ReplaceAll(warm, ":", "-")+".log")
 	fmt.Fprintf(b.o.Out, "N=%d: %s (untimed: %s) ... ", n, warm, why)
-	d, err := b.step(ctx, dir, env, []string{warm}, log)
+	d, err := b.step(ctx, r.dir, r.env, []string{warm}, log)
 	if err != nil {
 		fmt.Fprintf(b.o.Out, "failed after %s: %v\n", seconds(d), err)
 		b.printTail(n, warm, log)
-		return fail("%s failed: %v (its log: %s)", warm, err, log)
+		b.fail(r, "%s failed: %v (its log: %s)", warm, err, log)
+		return r
 	}
 	fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
-	logs := map[string]string{} // the last log of each step
-	deployed := []string{}      // the environments to destroy when a step fails
+	return r
+}
+
+func (b *bench) fail(r *nRun, format string, a ...any) {
+	r.done = true
+	r.res.Err = fmt.Errorf("N=%d: "+format, append([]any{r.res.N}, a...)...)
+	fmt.Fprintf(b.o.Out, "%v\n", r.res.Err)
+}
+
+// runSteps runs each step in every N before the next step, and the runs of a repeated step in
+// turn (N=2, N=50, N=2, ...): the two columns of the ratio are measured under the same
+// conditions (the cluster's load, the machine's caches and background work), which drift over
+// a run of minutes. A failing step ends its N's run after destroy has tried to clean up; the
+// other Ns go on.
+func (b *bench) runSteps(ctx context.Context, runs []*nRun) {
 	for i, s := range stepsOf(b.o) {
-		if ctx.Err() != nil { // interrupted between two steps
-			res.Err = fmt.Errorf("N=%d: interrupted before %s", n, s.row)
-			fmt.Fprintf(b.o.Out, "%v\n", res.Err)
-			b.cleanup(ctx, n, dir, env, project, deployed)
-			return res
-		}
-		if s.args != nil && s.args[0] == "deploy" && !slices.Contains(deployed, s.args[1]) {
-			deployed = append(deployed, s.args[1])
-		}
-		label := s.progress
-		if i == changeStep {
-			label = fmt.Sprintf(s.progress, prep.Changed)
-		}
-		runs := 1
+		took := map[*nRun][]time.Duration{}
+		times := 1
 		if s.repeated {
-			runs = Repeats
+			times = Repeats
 		}
-		var (
-			took []time.Duration
-			err  error
-			log  string
-			d    time.Duration
-		)
-		for run := 1; run <= runs && err == nil; run++ {
-			if i == changeStep {
-				if err := Change(ctx, dir, prep.Changed, time.Now()); err != nil {
-					return fail("the one-line change to %s: %v", prep.Changed, err)
+		for run := 1; run <= times; run++ {
+			for _, r := range runs {
+				if r.done {
+					continue
+				}
+				if ctx.Err() != nil { // interrupted between two steps
+					r.res.Err = fmt.Errorf("N=%d: interrupted before %s", r.res.N, s.row)
+					fmt.Fprintf(b.o.Out, "%v\n", r.res.Err)
+					r.done = true
+					b.cleanup(ctx, r)
+					continue
+				}
+				if d, ok := b.runStep(ctx, r, i, s, run); ok {
+					took[r] = append(took[r], d)
 				}
 			}
-			log = filepath.Join(b.logs, fmt.Sprintf("%s-%d-%s-%d.log", project, i+1, s.key, run))
-			logs[s.key] = log
-			fmt.Fprintf(b.o.Out, "N=%d: %s ... ", n, label)
-			if s.args == nil {
-				d, err = timed(func() error { return allAnswer(ctx, log, logs["first-deploy"], logs["first-deploy-test"]) })
-			} else {
-				d, err = b.step(ctx, dir, env, s.args, log)
-			}
-			if err == nil {
-				took = append(took, d)
-				fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
+		}
+		for r, ds := range took {
+			if !r.done {
+				r.res.Times[s.key] = median(ds)
 			}
 		}
-		if err == nil {
-			res.Times[s.key] = median(took)
-			if s.args != nil && s.args[0] == "destroy" {
-				deployed = slices.DeleteFunc(deployed, func(e string) bool { return "-env="+e == s.args[1] })
-			}
-			continue
-		}
-		res.Failed = s.key
-		how := "failed"
-		if ctx.Err() != nil {
-			how = "interrupted"
-		}
-		fmt.Fprintf(b.o.Out, "%s after %s: %v\n", how, seconds(d), err)
-		b.printTail(n, label, log)
-		res.Err = fmt.Errorf("N=%d: %s %s: %v (its log: %s)", n, label, how, err, log)
-		if s.key != "destroy" {
-			b.cleanup(ctx, n, dir, env, project, deployed)
-		} else {
-			fmt.Fprintf(b.o.Out, "N=%d: to remove what is left: PROJECT=%s go run mage.go destroy -env=dev (from any checkout: the state is in the cluster)\n", n, project)
-		}
-		return res
 	}
-	return res
+}
+
+// runStep runs one run of a step in N's copy and says how long it took; a failure is reported,
+// cleaned up after, and ends N's run.
+func (b *bench) runStep(ctx context.Context, r *nRun, i int, s step, run int) (time.Duration, bool) {
+	n := r.res.N
+	if s.args != nil && s.args[0] == "deploy" && !slices.Contains(r.deployed, s.args[1]) {
+		r.deployed = append(r.deployed, s.args[1])
+	}
+	label := s.progress
+	if i == changeStep {
+		label = fmt.Sprintf(s.progress, r.prep.Changed)
+		if err := Change(ctx, r.dir, r.prep.Changed, time.Now()); err != nil {
+			b.fail(r, "the one-line change to %s: %v", r.prep.Changed, err)
+			b.cleanup(ctx, r)
+			return 0, false
+		}
+	}
+	log := filepath.Join(b.logs, fmt.Sprintf("%s-%d-%s-%d.log", r.project, i+1, s.key, run))
+	r.logs[s.key] = log
+	fmt.Fprintf(b.o.Out, "N=%d: %s ... ", n, label)
+	var (
+		d   time.Duration
+		err error
+	)
+	if s.args == nil {
+		d, err = timed(func() error { return allAnswer(ctx, log, r.logs["first-deploy"], r.logs["first-deploy-test"]) })
+	} else {
+		d, err = b.step(ctx, r.dir, r.env, s.args, log)
+	}
+	if err == nil {
+		fmt.Fprintf(b.o.Out, "%s\n", seconds(d))
+		if s.args != nil && s.args[0] == "destroy" {
+			r.deployed = slices.DeleteFunc(r.deployed, func(e string) bool { return "-env="+e == s.args[1] })
+		}
+		return d, true
+	}
+	r.done = true
+	r.res.Failed = s.key
+	how := "failed"
+	if ctx.Err() != nil {
+		how = "interrupted"
+	}
+	fmt.Fprintf(b.o.Out, "%s after %s: %v\n", how, seconds(d), err)
+	b.printTail(n, label, log)
+	r.res.Err = fmt.Errorf("N=%d: %s %s: %v (its log: %s)", n, label, how, err, log)
+	if s.key != "destroy" {
+		b.cleanup(ctx, r)
+	} else {
+		fmt.Fprintf(b.o.Out, "N=%d: to remove what is left: PROJECT=%s go run mage.go destroy -env=dev (from any checkout: the state is in the cluster)\n", n, r.project)
+	}
+	return d, false
 }
 
 // step runs `go run mage.go args...` in dir and times it.
@@ -471,8 +516,9 @@ func (b *bench) step(ctx context.Context, dir string, env, args []string, logPat
 
 // cleanup tries destroy -env=<env> for each environment a step deployed to, after a failed or
 // interrupted step, even when the run's context is done; only a second interrupt stops it.
-func (b *bench) cleanup(ctx context.Context, n int, dir string, env []string, project string, envs []string) {
-	for _, e := range envs {
+func (b *bench) cleanup(ctx context.Context, r *nRun) {
+	n, dir, env, project := r.res.N, r.dir, r.env, r.project
+	for _, e := range r.deployed {
 		manual := fmt.Sprintf("PROJECT=%s go run mage.go destroy -env=%s (from any checkout: the state is in the cluster)", project, e)
 		if b.forced() {
 			fmt.Fprintf(b.o.Out, "N=%d: stopped at once: no cleanup; to remove what is left: %s\n", n, manual)

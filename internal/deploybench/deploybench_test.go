@@ -367,7 +367,7 @@ func TestWritePrintsOneColumnPerNAndTheRatioOfTheLargestToTheSmallest(t *testing
 	r.Write(&out)
 	got := out.String()
 	for _, want := range []string{
-		"deploy benchmark: embedded cluster, 2 cores, go run mage.go as typed (wall clock; no-change, change and plan: the median of 3 runs)\n",
+		"deploy benchmark: embedded cluster, 2 cores, go run mage.go as typed (wall clock; no-change, change and plan: the median of 5 runs)\n",
 		"step                                   N=2      N=50     N=50/N=2\n",
 		"first deploy dev                    30.00s    90.00s         3.00\n",
 		"no-change deploy dev                 3.00s     6.00s         2.00\n",
@@ -454,11 +454,12 @@ func TestRunRunsEachStepAsTypedInEachNsOwnCopyAndProject(t *testing.T) {
 		t.Fatalf("Run: %v\n%s", err, f.out)
 	}
 	t.Logf("the output:\n%s", f.out)
-	var want []string
-	for _, n := range []string{"2", "3"} {
-		want = append(want, "bench"+n+" bench"+n+" run mage.go kind:up")
-		for _, s := range steps {
-			for range runsOf(s) {
+	// Each N is warmed up, then each step runs in every N before the next, and the runs of a
+	// repeated step take turns between the Ns.
+	want := []string{"bench2 bench2 run mage.go kind:up", "bench3 bench3 run mage.go kind:up"}
+	for _, s := range steps {
+		for range runsOf(s) {
+			for _, n := range []string{"2", "3"} {
 				want = append(want, "bench"+n+" bench"+n+" run mage.go "+strings.Join(s.args, " "))
 			}
 		}
@@ -501,12 +502,17 @@ func TestAFailingStepEndsItsNAfterDestroyAndTheRunFailsAtTheEnd(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "N=2: plan dev (no change) failed: exit status 1") || !strings.Contains(err.Error(), "N=3: plan dev") {
 		t.Fatalf("Run = %v; want both Ns' plan named", err)
 	}
-	var want []string
-	for _, n := range []string{"2", "3"} {
-		for _, a := range []string{"kind:up", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "deploy dev", "plan dev", "destroy -env=dev"} {
-			want = append(want, "bench"+n+" bench"+n+" run mage.go "+a)
-		}
+	// Both Ns run up to plan; its first run fails in each, and each N's destroy cleans up
+	// right after its failure.
+	both := func(a string) []string {
+		return []string{"bench2 bench2 run mage.go " + a, "bench3 bench3 run mage.go " + a}
 	}
+	want := both("kind:up")
+	for range 1 + 2*Repeats { // the first deploy, the no-change runs and the changes
+		want = append(want, both("deploy dev")...)
+	}
+	want = append(want, "bench2 bench2 run mage.go plan dev", "bench2 bench2 run mage.go destroy -env=dev",
+		"bench3 bench3 run mage.go plan dev", "bench3 bench3 run mage.go destroy -env=dev")
 	if got := f.calls(t); !slices.Equal(got, want) {
 		t.Errorf("the steps ran as\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -538,9 +544,12 @@ func TestAnInterruptReachesTheStepAsCtrlCDoesThenDestroyCleansUp(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("Run = %v; want interrupted", err)
 	}
-	want := []string{"bench2 bench2 run mage.go kind:up", "bench2 bench2 run mage.go deploy dev", "interrupted: run mage.go deploy dev", "bench2 bench2 run mage.go destroy -env=dev"}
+	want := []string{"bench2 bench2 run mage.go kind:up", "bench3 bench3 run mage.go kind:up", "bench2 bench2 run mage.go deploy dev", "interrupted: run mage.go deploy dev", "bench2 bench2 run mage.go destroy -env=dev"}
 	if got := f.calls(t); !slices.Equal(got, want) {
-		t.Errorf("the commands ran as\n%s\nwant\n%s (the first deploy gets SIGINT, destroy cleans up, N=3 never starts)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("the commands ran as\n%s\nwant\n%s (the first deploy gets SIGINT, destroy cleans up, N=3 deploys nothing)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(err.Error(), "N=3: interrupted before first deploy dev") {
+		t.Errorf("Run = %v; want N=3 named as interrupted before its first deploy", err)
 	}
 	if left, _ := os.ReadDir(f.tmp); len(left) != 0 {
 		t.Errorf("the temp dir was not removed: %v", left)
