@@ -99,9 +99,25 @@ func ValuesOf(c *helmchart.Chart, chartDir, env string, extraFiles ...string) (m
 }
 
 func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, extraFiles []string) (map[string]any, error) {
+	paths := append([]string{environments.ValuesFile(chartDir, env)}, extraFiles...)
+	contents := make([][]byte, len(paths))
+	for i, f := range paths {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read values file %s: %w", f, err)
+		}
+		contents[i] = b
+	}
+	key := ""
+	if overrides == nil { // the values of the files alone are kept (valuescache.go)
+		key = valuesKey(c, env, contents)
+		if vals, ok := cachedValues(key); ok {
+			return vals, nil
+		}
+	}
 	user := map[string]any{}
-	for _, f := range append([]string{environments.ValuesFile(chartDir, env)}, extraFiles...) {
-		v, err := readValuesFile(f)
+	for i, f := range paths {
+		v, err := parseValues(contents[i])
 		if err != nil {
 			return nil, fmt.Errorf("read values file %s: %w", f, err)
 		}
@@ -115,6 +131,7 @@ func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, 
 	if err := validate(c, vals); err != nil {
 		return nil, fmt.Errorf("values of %s do not match %s/values.schema.json:\n%w", env, chartDir, err)
 	}
+	keepValues(key, vals)
 	return vals, nil
 }
 
@@ -123,13 +140,9 @@ func values(c *helmchart.Chart, chartDir, env string, overrides map[string]any, 
 // Helm's coalescing copy what they change).
 var parsed sync.Map // [sha256.Size]byte -> map[string]any
 
-// readValuesFile reads a values file as chartutil.ReadValuesFile does, parsing each content once
+// parseValues parses a values file's content as chartutil.ReadValuesFile does, each content once
 // per process.
-func readValuesFile(path string) (map[string]any, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+func parseValues(b []byte) (map[string]any, error) {
 	key := sha256.Sum256(b)
 	if v, ok := parsed.Load(key); ok {
 		return v.(map[string]any), nil

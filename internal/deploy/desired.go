@@ -98,11 +98,13 @@ type Live struct {
 	Releases    map[string]release.Meta
 	Secrets     map[string][]corev1.Secret
 	Deployments map[string]appsv1.Deployment
+	// ServiceFields are the managed fields of each Service, for the drift hints.
+	ServiceFields map[string][]metav1.ManagedFieldsEntry
 }
 
-// observe reads what runs in the environment's namespace: three lists, at once.
+// observe reads what runs in the environment's namespace: four lists, at once.
 func (r *Runner) observe(ctx context.Context) (Live, error) {
-	live := Live{Deployments: map[string]appsv1.Deployment{}}
+	live := Live{Deployments: map[string]appsv1.Deployment{}, ServiceFields: map[string][]metav1.ManagedFieldsEntry{}}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		live.Releases, err = release.Newest(ctx, r.kube, r.S.Namespace)
@@ -120,6 +122,16 @@ func (r *Runner) observe(ctx context.Context) (Live, error) {
 		}
 		for _, d := range list.Items {
 			live.Deployments[d.Name] = d
+		}
+		return nil
+	})
+	g.Go(func() error {
+		list, err := r.clients.CoreV1().Services(r.S.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("list the services of %s: %w", r.S.Namespace, err)
+		}
+		for _, s := range list.Items {
+			live.ServiceFields[s.Name] = s.ManagedFields
 		}
 		return nil
 	})
@@ -174,12 +186,19 @@ func inputsFingerprint(in ServiceInputs) string {
 	if len(in.Values) == 0 {
 		return ""
 	}
-	var set map[string]any
-	if err := yaml.Unmarshal([]byte(in.Values[len(in.Values)-1]), &set); err != nil {
-		return ""
+	// Only its own top-level line is parsed, not the whole document (which lists every peer).
+	for line := range strings.Lines(in.Values[len(in.Values)-1]) {
+		if !strings.HasPrefix(line, fingerprintKey+":") {
+			continue
+		}
+		var set map[string]any
+		if err := yaml.Unmarshal([]byte(line), &set); err != nil {
+			return ""
+		}
+		fp, _ := set[fingerprintKey].(string)
+		return fp
 	}
-	fp, _ := set[fingerprintKey].(string)
-	return fp
+	return ""
 }
 
 // sources is what the desired state takes from the checkout alone: the inputs of every
@@ -306,9 +325,11 @@ func (w *Want) seal(s Settings, set map[string]any) error {
 	}
 	w.Fingerprint = hex.EncodeToString(h.Sum(nil))[:20]
 	set[fingerprintKey] = w.Fingerprint
-	if w.Values, err = s.serviceValues(w.Service, set); err != nil {
-		return err
-	}
+	// The fingerprint goes at the end of deploy's document rather than through a second
+	// marshal: every service's document lists the environment's peers, so that would cost
+	// fifty services' deploy the square of fifty again.
+	docs[len(docs)-1] += fmt.Sprintf("%s: %q\n", fingerprintKey, w.Fingerprint)
+	w.Values = docs
 	return nil
 }
 

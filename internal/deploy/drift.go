@@ -78,20 +78,13 @@ func ourManager(m string) bool {
 }
 
 // driftHints are the services, of names, that may have drifted, by a cheap look at what deploy
-// has read anyway and one list of the Services: a Deployment or Service that a manager other
+// has read anyway (observe lists the Services too): a Deployment or Service that a manager other
 // than the release's own has written (kubectl set env, edit, patch), a Deployment whose
 // replicas are not its values' replicaCount (kubectl scale, which leaves no manager behind),
 // or a missing Service. Only these get the full comparison on deploy, so a no-change deploy
 // stays a few list calls.
-func (r *Runner) driftHints(ctx context.Context, live Live, d *Desired, names []string) ([]string, error) {
-	list, err := r.clients.CoreV1().Services(r.S.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("list the services of %s: %w", r.S.Namespace, err)
-	}
-	svcs := map[string][]metav1.ManagedFieldsEntry{}
-	for _, s := range list.Items {
-		svcs[s.Name] = s.ManagedFields
-	}
+func driftHints(live Live, d *Desired, names []string) []string {
+	svcs := live.ServiceFields
 	foreign := func(entries []metav1.ManagedFieldsEntry) bool {
 		return slices.ContainsFunc(entries, func(e metav1.ManagedFieldsEntry) bool {
 			return e.Subresource != "status" && !ourManager(e.Manager)
@@ -113,7 +106,7 @@ func (r *Runner) driftHints(ctx context.Context, live Live, d *Desired, names []
 			out = append(out, name)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // want is a service's desired state; nil without one (status reads no desired state, so its
@@ -130,9 +123,9 @@ func (d *Desired) want(name string) *Want {
 // release record and Terraform's state stay true, as the objects match the manifest again), or
 // with DRIFT=warn only reports it. It returns what it found and whether it repaired it.
 func (r *Runner) repairDrift(ctx context.Context, live Live, d *Desired, names []string) (Drift, bool, error) {
-	hints, err := r.driftHints(ctx, live, d, names)
-	if err != nil || len(hints) == 0 {
-		return nil, false, err
+	hints := driftHints(live, d, names)
+	if len(hints) == 0 {
+		return nil, false, nil
 	}
 	var found Drift
 	if err := r.step("drift check "+list(hints), func() error {

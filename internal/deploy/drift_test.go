@@ -44,10 +44,16 @@ func TestDriftHintsPickOnlyTheServicesThatMayHaveDrifted(t *testing.T) {
 		live.Releases[name] = release.Meta{Version: 1, Status: helmrelease.StatusDeployed}
 		d.Want[name] = &Want{Merged: map[string]any{"replicaCount": 1.0, "autoscaling": map[string]any{"enabled": name == "autoscaled"}}}
 	}
-	got, err := r.driftHints(t.Context(), live, d, slices.Sorted(maps.Keys(live.Deployments)))
+	// What observe reads of the Services: their managed fields.
+	svcs, err := r.clients.CoreV1().Services(ns).List(t.Context(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	live.ServiceFields = map[string][]metav1.ManagedFieldsEntry{}
+	for _, s := range svcs.Items {
+		live.ServiceFields[s.Name] = s.ManagedFields
+	}
+	got := driftHints(live, d, slices.Sorted(maps.Keys(live.Deployments)))
 	if want := []string{"edited", "scaled", "unserved"}; !slices.Equal(got, want) {
 		t.Errorf("hints = %v, want %v", got, want)
 	}

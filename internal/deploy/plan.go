@@ -85,11 +85,8 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 	// The cheap look first, as deploy does, then the full comparison of the services it points
 	// at: a full comparison of every object costs two requests per object (drift <env> does it).
 	if err := r.step("drift of "+list(slices.Sorted(maps.Keys(live.Releases))), func() error {
-		hints, err := r.driftHints(ctx, live, d, slices.Sorted(maps.Keys(live.Releases)))
-		if err != nil {
-			return err
-		}
-		res.Drift, err = r.CheckDrift(ctx, hints)
+		var err error
+		res.Drift, err = r.CheckDrift(ctx, driftHints(live, d, slices.Sorted(maps.Keys(live.Releases))))
 		return err
 	}); err != nil {
 		return nil, err

@@ -7,15 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
-	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/metadata"
 )
 
 // stateKey is the data key of a workspace's Secret, holding the gzip-compressed state JSON.
@@ -27,56 +25,53 @@ func listBySuffix(project string) metav1.ListOptions {
 	return metav1.ListOptions{LabelSelector: suffixLabel + "=" + project}
 }
 
-// peekState reads the environment's state straight from the kubernetes backend's Secrets: one
-// list call for all its workspaces, instead of terraform init, workspace select, output and
-// show for each. ok is false when the state cannot be read this way: another backend
-// (TF_BACKEND_CONFIG), or a Secret in a form this does not know; the caller then reads it with
-// terraform. The state is read only, never written here: Terraform stays the only writer.
+// peekState reads the environment's state straight from the kubernetes backend's Secrets,
+// instead of terraform init, workspace select, output and show for each workspace. ok is false
+// when the state cannot be read this way: another backend (TF_BACKEND_CONFIG), or a Secret in a
+// form this does not know; the caller then reads it with terraform. The state is read only,
+// never written here: Terraform stays the only writer.
+//
+// One metadata list names the workspaces and their versions; what each says is parsed once per
+// version of its Secret and kept (statecache.go), so a deploy that changed nothing reads no
+// state, and one that changed a service reads that service's. Many new versions (a first read,
+// another machine's deploy) are read with one list of the Secrets instead of a get each.
 func (r *Runner) peekState(ctx context.Context) (st State, ok bool, err error) {
 	if r.S.Backend != "" {
 		return st, false, nil
 	}
-	list, err := r.clients.CoreV1().Secrets(r.S.StateNamespace).List(ctx, listBySuffix(r.S.Project))
+	meta, err := metadata.NewForConfig(r.kube)
+	if err != nil {
+		return st, false, err
+	}
+	byWorkspace, ok, err := readWorkspaces(ctx, meta, r.clients.CoreV1().Secrets(r.S.StateNamespace), r.S.StateNamespace, r.S.Env, r.S.Project,
+		stateCachePath(r.server, r.S.StateNamespace, r.S.Project, r.S.Env))
 	if err != nil {
 		return st, false, fmt.Errorf("read the state of %s (secrets in %s): %w", r.S.Env, r.S.StateNamespace, err)
 	}
-	raws := map[string][]byte{}
-	for _, sec := range list.Items {
-		ws := sec.Labels[workspaceLabel]
-		if ws != r.S.Env && serviceOfWorkspace(r.S.Env, ws) == "" {
-			continue
-		}
-		raw, found := sec.Data[stateKey]
-		if !found {
-			return st, false, nil
-		}
-		raws[ws] = raw
-	}
-	// Fifty states are decompressed and parsed on every core.
-	var mu sync.Mutex
-	byWorkspace := map[string]State{}
-	if forEach(slices.Collect(maps.Keys(raws)), runtime.GOMAXPROCS(0), func(ws string) error {
-		zr, err := gzip.NewReader(bytes.NewReader(raws[ws]))
-		if err != nil {
-			return err
-		}
-		doc, err := io.ReadAll(zr)
-		if err != nil {
-			return err
-		}
-		one, err := parseState(doc)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		byWorkspace[ws] = one
-		return nil
-	}) != nil {
-		return st, false, nil // terraform reads what this cannot
+	if !ok {
+		return st, false, nil
 	}
 	st, err = mergeStates(r.S.Env, byWorkspace)
 	return st, err == nil, err
+}
+
+// stateOf decompresses and parses one workspace's Secret; ok is false for a form this does
+// not know.
+func stateOf(sec *corev1.Secret) (State, bool) {
+	raw, found := sec.Data[stateKey]
+	if !found {
+		return State{}, false
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return State{}, false
+	}
+	doc, err := io.ReadAll(zr)
+	if err != nil {
+		return State{}, false
+	}
+	one, err := parseState(doc)
+	return one, err == nil
 }
 
 // parseState reads what a Terraform state document (format version 4) says runs: the root

@@ -18,7 +18,6 @@ package golist
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,21 +31,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/dtap-platform/monorepo/internal/procenv"
+	"github.com/dtap-platform/monorepo/internal/usercache"
 )
 
 // Run runs `go list args...` in root with env added to the toolkit's environment, and returns
 // its standard output, from the cache when the tree is as it was.
 func Run(ctx context.Context, root string, env []string, args ...string) ([]byte, error) {
 	key, err := stamp(root, env, args)
-	cache, cerr := os.UserCacheDir()
-	if err != nil || cerr != nil {
+	dir := usercache.Dir("golist")
+	if err != nil || dir == "" {
 		return run(ctx, root, env, args)
 	}
-	dir := filepath.Join(cache, "dtap", "golist")
 	path := filepath.Join(dir, key+".json")
 	if b, err := os.ReadFile(path); err == nil {
 		return b, nil
@@ -55,7 +53,7 @@ func Run(ctx context.Context, root string, env []string, args ...string) ([]byte
 	if shape, err := shapeStamp(root, env, args); err == nil {
 		shapePath = filepath.Join(dir, "shape-"+shape+".json")
 		if b, err := os.ReadFile(shapePath); err == nil {
-			keep(path, b)
+			usercache.Write(path, b, 0o644)
 			return b, nil
 		}
 	}
@@ -63,46 +61,12 @@ func Run(ctx context.Context, root string, env []string, args ...string) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	keep(path, out)
+	usercache.Write(path, out, 0o644)
 	if shapePath != "" {
-		keep(shapePath, out)
+		usercache.Write(shapePath, out, 0o644)
 	}
-	prune(dir, 128)
+	usercache.Prune(dir, 128)
 	return out, nil
-}
-
-// keep writes an answer under a name of its own, then renames it: a run started meanwhile
-// never reads half an answer.
-func keep(path string, out []byte) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return
-	}
-	tmp := fmt.Sprintf("%s.tmp-%d", path, os.Getpid())
-	if os.WriteFile(tmp, out, 0o644) == nil {
-		_ = os.Rename(tmp, path)
-	}
-}
-
-// prune keeps the newest keep answers of dir.
-func prune(dir string, keep int) {
-	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) <= keep {
-		return
-	}
-	type file struct {
-		name string
-		mod  int64
-	}
-	var files []file
-	for _, e := range entries {
-		if info, err := e.Info(); err == nil {
-			files = append(files, file{e.Name(), info.ModTime().UnixNano()})
-		}
-	}
-	slices.SortFunc(files, func(a, b file) int { return cmp.Compare(b.mod, a.mod) })
-	for _, f := range files[min(keep, len(files)):] {
-		_ = os.Remove(filepath.Join(dir, f.name))
-	}
 }
 
 func run(ctx context.Context, root string, env, args []string) ([]byte, error) {
