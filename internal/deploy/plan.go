@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -59,20 +60,23 @@ func Plan(ctx context.Context, r *Runner) (*PlanResult, error) {
 		live Live
 	)
 	if err := r.step("state of "+s.Env+" and what runs in "+s.Namespace, func() error {
+		// The state and what runs, at once, as deploy reads them.
+		var observeErr error
+		observed := make(chan struct{})
+		go func() {
+			defer close(observed)
+			live, observeErr = r.observe(ctx)
+		}()
 		var err error
 		ok := false
 		if !r.hasLocalState() {
-			if st, ok, err = r.peekState(ctx); err != nil {
-				return err
-			}
+			st, ok, err = r.peekState(ctx)
 		}
-		if !ok {
-			if st, err = r.readStates(ctx, "plan"); err != nil {
-				return err
-			}
+		if err == nil && !ok {
+			st, err = r.readStates(ctx, "plan")
 		}
-		live, err = r.observe(ctx)
-		return err
+		<-observed
+		return errors.Join(err, observeErr)
 	}); err != nil {
 		return nil, err
 	}
