@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
 
@@ -25,18 +24,18 @@ import (
 // they come back as they went in. They hold what the Terraform state and the Helm releases
 // hold already; the directory is the user's alone. A file that cannot be read is merged again.
 
-// valuesCacheDir is where the merged values are kept; "" when there is no user cache directory
-// (or DTAP_VALUES_CACHE=off).
-var valuesCacheDir = sync.OnceValue(func() string {
+// ValuesCacheDir is where merged values (and deploy's values documents) are kept; "" when there
+// is no user cache directory, or DTAP_VALUES_CACHE=off.
+var ValuesCacheDir = sync.OnceValue(func() string {
 	if os.Getenv("DTAP_VALUES_CACHE") == "off" {
 		return ""
 	}
 	return usercache.Dir("values")
 })
 
-// keptValues is how many merged values the cache keeps (the newest): a few hundred services in
+// KeptValues is how many files the values cache keeps (the newest): a few hundred services in
 // a few environments and their recent versions.
-const keptValues = 2000
+const KeptValues = 2000
 
 // helmVersion is the version of the Helm module this program merges with ("unknown" in a
 // program built without its modules' versions, as tests are).
@@ -77,12 +76,12 @@ func valuesKey(c *helmchart.Chart, env string, files [][]byte) string {
 
 // cachedValues reads the merged values named key; ok is false when there are none.
 func cachedValues(key string) (map[string]any, bool) {
-	dir := valuesCacheDir()
+	dir := ValuesCacheDir()
 	if key == "" || dir == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(filepath.Join(dir, key+".json"))
-	if err != nil {
+	b, ok := usercache.Read(dir, key+".json")
+	if !ok {
 		return nil, false
 	}
 	var vals map[string]any
@@ -94,7 +93,7 @@ func cachedValues(key string) (map[string]any, bool) {
 
 // keepValues stores merged values under key, readable by the user alone.
 func keepValues(key string, vals map[string]any) {
-	dir := valuesCacheDir()
+	dir := ValuesCacheDir()
 	if key == "" || dir == "" {
 		return
 	}
@@ -102,9 +101,5 @@ func keepValues(key string, vals map[string]any) {
 	if err != nil {
 		return
 	}
-	usercache.Write(filepath.Join(dir, key+".json"), b, 0o600)
-	pruned.Do(func() { usercache.Prune(dir, keptValues) })
+	usercache.Keep(dir, key+".json", b, KeptValues)
 }
-
-// pruned: the cache is pruned once per process that added to it.
-var pruned sync.Once

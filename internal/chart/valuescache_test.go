@@ -13,9 +13,9 @@ import (
 // withValuesCache points the cache at a directory of the test's own ("" turns it off).
 func withValuesCache(t *testing.T, dir string) {
 	t.Helper()
-	old := valuesCacheDir
-	valuesCacheDir = func() string { return dir }
-	t.Cleanup(func() { valuesCacheDir = old })
+	old := ValuesCacheDir
+	ValuesCacheDir = func() string { return dir }
+	t.Cleanup(func() { ValuesCacheDir = old })
 }
 
 // TestKeptValuesAreTheMergedValuesAndNamedByAllTheyAreMadeOf merges the repository's chart

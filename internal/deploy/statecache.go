@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -46,6 +45,9 @@ func stateCachePath(server, stateNamespace, project, env string) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\n%s\n%s\n%s", server, stateNamespace, project, env)))
 	return filepath.Join(dir, hex.EncodeToString(sum[:16])+".json")
 }
+
+// keptStateFiles is how many environments' states the cache keeps (the newest).
+const keptStateFiles = 200
 
 // listThreshold is how many workspaces whose version is new are read with a get each; more are
 // read with one list.
@@ -137,8 +139,8 @@ func loadKept(path string) map[string]keptWorkspace {
 	if path == "" {
 		return kept
 	}
-	b, err := os.ReadFile(path)
-	if err != nil || json.Unmarshal(b, &kept) != nil {
+	b, ok := usercache.Read(filepath.Dir(path), filepath.Base(path))
+	if !ok || json.Unmarshal(b, &kept) != nil {
 		return map[string]keptWorkspace{}
 	}
 	return kept
@@ -150,6 +152,6 @@ func keepStates(path string, now map[string]keptWorkspace) {
 		return
 	}
 	if b, err := json.Marshal(now); err == nil {
-		usercache.Write(path, b, 0o600)
+		usercache.Keep(filepath.Dir(path), filepath.Base(path), b, keptStateFiles)
 	}
 }

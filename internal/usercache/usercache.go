@@ -4,10 +4,14 @@
 package usercache
 
 import (
+	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 )
 
 // Dir is the cache directory called name, "" when the user has no cache directory.
@@ -60,4 +64,31 @@ func Prune(dir string, keep int) {
 	for _, f := range files[min(keep, len(files)):] {
 		_ = os.Remove(filepath.Join(dir, f.name))
 	}
+}
+
+// Keep writes data as a private file name of dir, headed by its digest, and, the first time
+// this process adds to dir, prunes dir to its newest max files. Read gives it back.
+func Keep(dir, name string, data []byte, max int) {
+	sum := sha256.Sum256(data)
+	Write(filepath.Join(dir, name), append([]byte(hex.EncodeToString(sum[:])+"\n"), data...), 0o600)
+	once, _ := pruned.LoadOrStore(dir, new(sync.Once))
+	once.(*sync.Once).Do(func() { Prune(dir, max) })
+}
+
+var pruned sync.Map // dir -> *sync.Once
+
+// Read gives back what Keep kept as name in dir; ok is false when there is no such file, or
+// when it does not match its digest (cut short or damaged): what is kept decides what is
+// deployed, so it is taken whole and right or not at all.
+func Read(dir, name string) (data []byte, ok bool) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, false
+	}
+	head, data, found := bytes.Cut(b, []byte("\n"))
+	sum := sha256.Sum256(data)
+	if !found || string(head) != hex.EncodeToString(sum[:]) {
+		return nil, false
+	}
+	return data, true
 }

@@ -43,3 +43,30 @@ func TestWriteIsWholeAndPrivateWhenAskedAndPruneKeepsTheNewest(t *testing.T) {
 		t.Errorf("after Prune(3): %v, want %v (the newest three, no temporary file)", names, want)
 	}
 }
+
+// TestReadGivesBackWhatKeepKeptWholeAndRightOrNothing: a kept file reads back as it was; one
+// cut short, with a byte changed, or written by something else reads as missing.
+func TestReadGivesBackWhatKeepKeptWholeAndRightOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	Keep(dir, "a.yaml", []byte("port: 8080\n"), 10)
+	if b, ok := Read(dir, "a.yaml"); !ok || string(b) != "port: 8080\n" {
+		t.Fatalf("Read = %q, %v", b, ok)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, "a.yaml"))
+	for name, damaged := range map[string][]byte{
+		"cut short":      raw[:len(raw)-3],
+		"a byte changed": append(raw[:len(raw)-5:len(raw)-5], []byte("9080\n")...),
+		"no digest":      []byte("port: 8080\n"),
+		"an empty file":  nil,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "a.yaml"), damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, ok := Read(dir, "a.yaml"); ok {
+			t.Errorf("%s: Read = %q, want nothing", name, b)
+		}
+	}
+	if _, ok := Read(dir, "missing.yaml"); ok {
+		t.Error("a missing file was read")
+	}
+}
