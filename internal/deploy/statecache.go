@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -94,6 +95,9 @@ func readWorkspaces(ctx context.Context, meta metadata.Interface, secrets corev1
 		var mu sync.Mutex
 		if err := forEach(stale, listThreshold, func(name string) error {
 			sec, err := secrets.Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil // deleted since the list (a destroy meanwhile): the workspace is gone
+			}
 			if err != nil {
 				return err
 			}

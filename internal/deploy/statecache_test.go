@@ -115,6 +115,15 @@ func TestAStateIsParsedOncePerVersionOfItsSecret(t *testing.T) {
 		t.Errorf("after api's deploy: %d gets and %d lists, want one get", gets, lists)
 	}
 
+	// A Secret deleted between the list and its get (a destroy meanwhile): its workspace is gone.
+	cs, meta = stateClients(t, workspaceSecret(t, "dev.api", "api", 5, "21"), workspaceSecret(t, "dev.web", "web", 1, "11"))
+	if err := cs.CoreV1().Secrets("shop-system").Delete(ctx, "tfstate-dev.api-shop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(cs, meta); len(got) != 1 || revision(got["dev.web"], "web") != 1 {
+		t.Errorf("with api's Secret deleted meanwhile: %+v, want web alone", got)
+	}
+
 	// Many new versions: one list.
 	var many []*corev1.Secret
 	for i := range listThreshold + 2 {
