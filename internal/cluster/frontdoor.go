@@ -263,7 +263,7 @@ func ensureFrontDoor(ctx context.Context, o Options) (FrontDoor, error) {
 	if err := waitFrontDoor(ctx, cs, dyn); err != nil {
 		return door, err
 	}
-	if certChanged { // a running Traefik reloads the Secret a few seconds later
+	if certChanged { // a running Traefik reloads the Secret a moment later
 		if err := waitCertificateServed(ctx, door, ca, o.Domains); err != nil {
 			return door, err
 		}

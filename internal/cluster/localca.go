@@ -41,8 +41,8 @@ func certHosts(domains []string) []string {
 // EnsureCertificateNames makes the front door's certificate name *.<domain> of each domain too
 // (a deploy of a project whose domains kind:up did not know), keeping every name it has. When it
 // changed the certificate, it waits until the front door (door) serves the new one: Traefik
-// reloads a Secret a few seconds after it changes, and until then an https URL of the new
-// domain fails. It returns the CA certificate (PEM).
+// reloads a Secret a moment after it changes (under a second here), and until then an https URL
+// of the new domain fails. It returns the CA certificate (PEM).
 func EnsureCertificateNames(ctx context.Context, cs kubernetes.Interface, door FrontDoor, domains []string) ([]byte, error) {
 	ca, changed, err := ensureCertificates(ctx, cs, domains)
 	if err != nil || !changed || door.HTTPS == 0 {
