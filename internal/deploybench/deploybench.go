@@ -427,10 +427,8 @@ func (b *bench) runSteps(ctx context.Context, runs []*nRun) {
 				if r.done {
 					continue
 				}
-				if ctx.Err() != nil { // interrupted between two steps
-					r.res.Err = fmt.Errorf("N=%d: interrupted before %s", r.res.N, s.row)
-					fmt.Fprintf(b.o.Out, "%v\n", r.res.Err)
-					r.done = true
+				if ctx.Err() != nil { // interrupted between two runs
+					b.fail(r, "interrupted before %s", s.row)
 					b.cleanup(ctx, r)
 					continue
 				}
