@@ -845,12 +845,16 @@ func (r *Runner) smoke(ctx context.Context, w *Want, front *http.Client) (map[st
 	if err != nil {
 		return nil, err
 	}
-	fwd, err := rollout.ForwardService(ctx, r.kube, r.clients, r.S.Namespace, svc.Name, server.PortName)
-	if err != nil {
-		return nil, err
-	}
-	defer fwd.Close()
-	cfg, err := Smoke(ctx, fwd.URL, r.S.Env)
+	var cfg map[string]any
+	err = retrySmoke(ctx, smokeRetryFor, func() error {
+		fwd, err := rollout.ForwardService(ctx, r.kube, r.clients, r.S.Namespace, svc.Name, server.PortName)
+		if err != nil {
+			return err
+		}
+		defer fwd.Close()
+		cfg, err = Smoke(ctx, fwd.URL, r.S.Env)
+		return err
+	})
 	if err != nil {
 		return cfg, err
 	}

@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,9 +26,35 @@ func Smoke(ctx context.Context, base, env string) (map[string]any, error) {
 		return nil, err
 	}
 	if got := cfg["environment"]; got != env {
-		return cfg, fmt.Errorf("/config reports environment %v, want %s", got, env)
+		return cfg, fmt.Errorf("%w: /config reports environment %v, want %s", errWrongEnvironment, got, env)
 	}
 	return cfg, nil
+}
+
+// errWrongEnvironment marks a service that answers as another environment: asking again
+// cannot change that.
+var errWrongEnvironment = errors.New("wrong environment")
+
+// smokeRetryFor is how long a smoke check may keep asking: a port-forward's stream lost on a
+// busy machine, or a pod that started draining between the list and the request, is cured by
+// asking again, through a new port-forward to the newest ready pod.
+var smokeRetryFor = 20 * time.Second
+
+// retrySmoke runs check until it succeeds, fails with errWrongEnvironment, or the time is up;
+// the last error is returned.
+func retrySmoke(ctx context.Context, within time.Duration, check func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil || errors.Is(err, errWrongEnvironment) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func expect200(ctx context.Context, client *http.Client, url string, into *map[string]any) error {

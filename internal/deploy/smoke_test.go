@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSmokeReadsTheEnvironmentOfAConfigOfAnySize(t *testing.T) {
@@ -38,5 +41,39 @@ func TestSmokeReadsTheEnvironmentOfAConfigOfAnySize(t *testing.T) {
 				t.Fatalf("Smoke = %v, %v; want the version read", cfg, err)
 			}
 		})
+	}
+}
+
+// TestASmokeCheckAsksAgainOnlyWhatAskingAgainCanCure: a lost port-forward or a draining pod is
+// asked again until it answers; a service that answers as another environment is not; a check
+// that never passes gives its last error when the time is up.
+func TestASmokeCheckAsksAgainOnlyWhatAskingAgainCanCure(t *testing.T) {
+	calls := 0
+	err := retrySmoke(t.Context(), time.Minute, func() error {
+		if calls++; calls < 3 {
+			return errors.New("lost connection to pod")
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("a check that passes at the third time: %v after %d calls, want nil after 3", err, calls)
+	}
+
+	calls = 0
+	err = retrySmoke(t.Context(), time.Minute, func() error {
+		calls++
+		return fmt.Errorf("%w: /config reports environment test, want dev", errWrongEnvironment)
+	})
+	if !errors.Is(err, errWrongEnvironment) || calls != 1 {
+		t.Errorf("another environment: %v after %d calls, want it at once", err, calls)
+	}
+
+	calls = 0
+	err = retrySmoke(t.Context(), 0, func() error {
+		calls++
+		return fmt.Errorf("GET /readyz: 503 Service Unavailable (call %d)", calls)
+	})
+	if err == nil || !strings.Contains(err.Error(), "503") || calls != 1 {
+		t.Errorf("time up: %v after %d calls, want the last error", err, calls)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -31,7 +32,9 @@ func (f *Forward) Close() {
 }
 
 // ForwardService opens a port-forward on 127.0.0.1 to a ready pod behind the Service, at the
-// Service's target port named portName, as `kubectl port-forward svc/...` does.
+// Service's target port named portName, as `kubectl port-forward svc/...` does. It takes the
+// newest ready pod: right after a rollout, a list may still show an old pod as ready a moment
+// before it is marked for deletion, and that pod is about to drain.
 func ForwardService(ctx context.Context, cfg *rest.Config, cs kubernetes.Interface, ns, service, portName string) (*Forward, error) {
 	svc, err := cs.CoreV1().Services(ns).Get(ctx, service, metav1.GetOptions{})
 	if err != nil {
@@ -41,6 +44,9 @@ func ForwardService(ctx context.Context, cfg *rest.Config, cs kubernetes.Interfa
 	if err != nil {
 		return nil, err
 	}
+	slices.SortStableFunc(pods.Items, func(a, b corev1.Pod) int {
+		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
+	})
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp != nil || !podReady(&p) {
 			continue
