@@ -112,7 +112,7 @@ func Promote(ctx context.Context, from, to *Runner, commit, skipUpstream string)
 	}
 	changed := map[string]string{}
 	for _, row := range res.Rows {
-		if row.Change != "unchanged" {
+		if !row.Untouched() {
 			changed[row.Service] = row.Change
 		}
 	}

@@ -39,6 +39,10 @@ type Row struct {
 	Config   map[string]any // its /config, from the smoke check
 }
 
+// Untouched reports whether the run left the service as it was: "unchanged", or "unchanged
+// (0/1 pods ready)" when its pods were not all ready at the time.
+func (r Row) Untouched() bool { return strings.HasPrefix(r.Change, "unchanged") }
+
 // Result is the summary of a deploy.
 type Result struct {
 	Env       string

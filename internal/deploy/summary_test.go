@@ -143,3 +143,16 @@ func TestKeptServicesAreThoseTheStateHoldsAndTheRunLeavesAlone(t *testing.T) {
 		t.Errorf("kept = %v, want status alone, as applied (api is in the run, old is removed)", keep)
 	}
 }
+
+// TestARowIsUntouchedWhateverItsPodsReadiness: a service the run did not change is untouched
+// even while its pods are not all ready; promotion notes and tests go by that.
+func TestARowIsUntouchedWhateverItsPodsReadiness(t *testing.T) {
+	for change, want := range map[string]bool{
+		"unchanged": true, "unchanged (0/1 pods ready)": true,
+		"rolled": false, "installed": false, "upgraded": false, "failed, rolled back to 3": false,
+	} {
+		if got := (Row{Change: change}).Untouched(); got != want {
+			t.Errorf("Row{Change: %q}.Untouched() = %v, want %v", change, got, want)
+		}
+	}
+}
