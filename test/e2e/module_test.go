@@ -3,11 +3,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -46,5 +48,27 @@ func installCRDs(t *testing.T, dir string, files ...string) {
 		if _, err := cs.ApiextensionsV1().CustomResourceDefinitions().Create(t.Context(), &crd, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}
+		waitEstablished(t, cs, crd.Name)
 	}
+}
+
+// waitEstablished waits until the API server serves a new CRD's kind: a client that looks its
+// kind up a moment too early would not find it (a busy API server takes seconds).
+func waitEstablished(t *testing.T, cs apiextclient.Interface, name string) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		crd, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(t.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		for _, c := range crd.Status.Conditions {
+			if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+				return
+			}
+		}
+		last = fmt.Sprintf("conditions %+v", crd.Status.Conditions)
+	}
+	t.Fatalf("CRD %s not established within a minute: %s", name, last)
 }

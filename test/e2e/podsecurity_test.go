@@ -51,7 +51,7 @@ func (w *warnings) take() []string {
 // and warnings.
 type dryRunner struct {
 	dyn    dynamic.Interface
-	mapper meta.RESTMapper
+	mapper meta.ResettableRESTMapper
 	warn   *warnings
 }
 
@@ -71,6 +71,18 @@ func newDryRunner(t *testing.T) *dryRunner {
 	return &dryRunner{dyn: dyn, mapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc)), warn: w}
 }
 
+// mapping looks up obj's kind; a kind not found is looked up once more after discovery is read
+// again, as the cluster may have begun to serve it after this mapper first read discovery.
+func (d *dryRunner) mapping(obj *unstructured.Unstructured) (*meta.RESTMapping, error) {
+	gvk := obj.GroupVersionKind()
+	m, err := d.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if meta.IsNoMatchError(err) {
+		d.mapper.Reset()
+		m, err = d.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	}
+	return m, err
+}
+
 // errNoKind: the cluster does not serve the object's kind (its CRD is not installed).
 var errNoKind = errors.New("kind not served by the cluster")
 
@@ -78,7 +90,7 @@ var errNoKind = errors.New("kind not served by the cluster")
 func (d *dryRunner) apply(t *testing.T, ns string, obj *unstructured.Unstructured) ([]string, error) {
 	t.Helper()
 	gvk := obj.GroupVersionKind()
-	m, err := d.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	m, err := d.mapping(obj)
 	if meta.IsNoMatchError(err) {
 		return nil, fmt.Errorf("%w: %s", errNoKind, gvk)
 	}

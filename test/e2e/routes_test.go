@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,7 +120,12 @@ spec:
 // create creates obj for real in ns, with strict field validation, and returns it as read back.
 func create(t *testing.T, d *dryRunner, ns string, obj *unstructured.Unstructured) *unstructured.Unstructured {
 	t.Helper()
-	m, err := d.mapper.RESTMapping(obj.GroupVersionKind().GroupKind(), obj.GroupVersionKind().Version)
+	// The kind's CRD is established; the API server's discovery may list it a moment later.
+	m, err := d.mapping(obj)
+	for deadline := time.Now().Add(30 * time.Second); meta.IsNoMatchError(err) && time.Now().Before(deadline); {
+		time.Sleep(500 * time.Millisecond)
+		m, err = d.mapping(obj)
+	}
 	if err != nil {
 		t.Fatalf("%s: %v", obj.GetKind(), err)
 	}
