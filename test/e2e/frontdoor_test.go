@@ -75,19 +75,30 @@ func TestTheFrontDoorServesIngressAndHTTPRouteByHostNameOverHTTPAndHTTPS(t *test
 		served = append(served, servedBy{host, p.ns(c.env), c.provider})
 	}
 
-	// Traefik's access log names, for each request, the host's route and its provider.
-	logs := traefikLog(t, since)
-	for _, s := range served {
-		found := 0
-		for _, line := range logs {
-			// the route's name holds the namespace; the provider says Ingress or Gateway API
-			if strings.Contains(line, `"GET /config HTTP/`) && strings.Contains(line, s.ns) && strings.Contains(line, s.provider) {
-				found++
+	// Traefik's access log names, for each request, the host's route and its provider. A line
+	// reaches the pod's log a moment after its answer: wait for it, a little.
+	var missing []string
+	var logs []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Second) {
+		logs, missing = traefikLog(t, since), nil
+		for _, s := range served {
+			found := 0
+			for _, line := range logs {
+				// the route's name holds the namespace; the provider says Ingress or Gateway API
+				if strings.Contains(line, `"GET /config HTTP/`) && strings.Contains(line, s.ns) && strings.Contains(line, s.provider) {
+					found++
+				}
+			}
+			if found < 2 { // the HTTP and the HTTPS request
+				missing = append(missing, fmt.Sprintf("%d requests for %s through %s, want 2", found, s.host, s.provider))
 			}
 		}
-		if found < 2 { // the HTTP and the HTTPS request
-			t.Errorf("Traefik's access log has %d requests for %s through %s, want 2:\n%s", found, s.host, s.provider, strings.Join(logs, "\n"))
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
 		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("Traefik's access log has %s:\n%s", strings.Join(missing, "; "), strings.Join(logs, "\n"))
 	}
 }
 
@@ -108,23 +119,27 @@ func checkServedBy(t *testing.T, ns string, route bool) {
 			t.Fatal(err)
 		}
 		gvr := schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
-		route, err := dyn.Resource(gvr).Namespace(ns).Get(t.Context(), "api", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		parents, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs")
-		status, _, _ := unstructured.NestedSlice(route.Object, "status", "parents")
+		// Traefik may write the route's status a moment after it serves the route.
 		var got []string
-		for _, p := range parents {
-			m := p.(map[string]any)
-			got = append(got, fmt.Sprint(m["namespace"], "/", m["name"]))
-		}
 		accepted := false
-		for _, st := range status {
-			conds, _, _ := unstructured.NestedSlice(st.(map[string]any), "conditions")
-			for _, c := range conds {
-				if m := c.(map[string]any); m["type"] == "Accepted" && m["status"] == "True" {
-					accepted = true
+		for deadline := time.Now().Add(15 * time.Second); !accepted && time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			route, err := dyn.Resource(gvr).Namespace(ns).Get(t.Context(), "api", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parents, _, _ := unstructured.NestedSlice(route.Object, "spec", "parentRefs")
+			status, _, _ := unstructured.NestedSlice(route.Object, "status", "parents")
+			got = nil
+			for _, p := range parents {
+				m := p.(map[string]any)
+				got = append(got, fmt.Sprint(m["namespace"], "/", m["name"]))
+			}
+			for _, st := range status {
+				conds, _, _ := unstructured.NestedSlice(st.(map[string]any), "conditions")
+				for _, c := range conds {
+					if m := c.(map[string]any); m["type"] == "Accepted" && m["status"] == "True" {
+						accepted = true
+					}
 				}
 			}
 		}
@@ -147,15 +162,28 @@ func traefikLog(t *testing.T, since metav1.Time) []string {
 	}
 	var lines []string
 	for _, pod := range pods.Items {
-		rc, err := lab.clients.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{SinceTime: &since}).Stream(context.Background())
-		if err != nil {
-			t.Fatal(err)
+		// A container restarted since (its probes, on a busy machine) logged the earlier
+		// requests in its previous run.
+		runs := []bool{false}
+		for _, c := range pod.Status.ContainerStatuses {
+			if c.RestartCount > 0 {
+				runs = []bool{true, false}
+			}
 		}
-		sc := bufio.NewScanner(io.LimitReader(rc, 16<<20))
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
+		for _, previous := range runs {
+			rc, err := lab.clients.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{SinceTime: &since, Previous: previous}).Stream(context.Background())
+			if err != nil {
+				if previous {
+					continue // its previous run left no log
+				}
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(io.LimitReader(rc, 16<<20))
+			for sc.Scan() {
+				lines = append(lines, sc.Text())
+			}
+			rc.Close()
 		}
-		rc.Close()
 	}
 	return lines
 }
