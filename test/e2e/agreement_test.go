@@ -61,9 +61,9 @@ func TestPlanSaysWhatDeployDoes(t *testing.T) {
 			}
 			did := map[string]string{}
 			for _, row := range res.Rows {
-				switch row.Change {
-				case "unchanged":
-				case "rolled":
+				switch {
+				case row.Untouched(): // also "unchanged (0/1 pods ready)", a pod between two probes
+				case row.Change == "rolled":
 					did[row.Service] = "upgraded"
 				default:
 					did[row.Service] = row.Change

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,9 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/dtap-platform/monorepo/internal/rollout"
-	"github.com/dtap-platform/monorepo/services/kit/server"
 )
 
 // requireBrowser is Debian's chromium, or the end of the test: a loud skip, or a failure where
@@ -101,13 +99,14 @@ func checkStatusPageInBrowser(t *testing.T, url, service, version string) {
 // getThroughCluster GETs path of a release's Service through a port-forward and decodes it.
 func getThroughCluster(t *testing.T, ns, release, path string, into any) {
 	t.Helper()
-	fwd, err := rollout.ForwardService(t.Context(), lab.cfg, lab.clients, ns, serviceOf(t, ns, release), server.PortName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
-	code, body := httpGet(t, fwd.URL+path)
-	if err := json.Unmarshal([]byte(body), into); code != 200 || err != nil {
-		t.Fatalf("%s of %s = %d %s (%v)", path, release, code, body, err)
-	}
+	viaPortForward(t, ns, serviceOf(t, ns, release), func(base string) error {
+		code, body, err := get(base + path)
+		if err == nil && code == 200 {
+			err = json.Unmarshal([]byte(body), into)
+		}
+		if err != nil || code != 200 {
+			return fmt.Errorf("%s of %s = %d %s (%v)", path, release, code, body, err)
+		}
+		return nil
+	})
 }

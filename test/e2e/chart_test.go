@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -64,22 +65,22 @@ func install(t *testing.T, ns, name string, vals map[string]any) *release.Releas
 // checkServes reaches the release through a port-forward and checks /config and the probes.
 func checkServes(t *testing.T, ns, release, env string) map[string]any {
 	t.Helper()
-	svc := serviceOf(t, ns, release)
-	fwd, err := rollout.ForwardService(t.Context(), lab.cfg, lab.clients, ns, svc, server.PortName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
-	for _, p := range []string{server.PathReadyz, server.PathHealthz} {
-		if code, body := httpGet(t, fwd.URL+p); code != 200 {
-			t.Errorf("%s via port-forward = %d %s", p, code, body)
-		}
-	}
-	code, body := httpGet(t, fwd.URL+server.PathConfig)
 	var cfg map[string]any
-	if err := json.Unmarshal([]byte(body), &cfg); code != 200 || err != nil {
-		t.Fatalf("/config = %d %s (%v)", code, body, err)
-	}
+	viaPortForward(t, ns, serviceOf(t, ns, release), func(base string) error {
+		for _, p := range []string{server.PathReadyz, server.PathHealthz} {
+			if code, body, err := get(base + p); err != nil || code != 200 {
+				return fmt.Errorf("%s via port-forward = %d %s (%v)", p, code, body, err)
+			}
+		}
+		code, body, err := get(base + server.PathConfig)
+		if err == nil && code == 200 {
+			err = json.Unmarshal([]byte(body), &cfg)
+		}
+		if err != nil || code != 200 {
+			return fmt.Errorf("/config = %d %s (%v)", code, body, err)
+		}
+		return nil
+	})
 	if cfg["environment"] != env || cfg["release"] != release {
 		t.Errorf("/config environment=%v release=%v, want %s and %s", cfg["environment"], cfg["release"], env, release)
 	}
@@ -139,6 +140,38 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// get is a plain GET on 127.0.0.1, for a port-forward's URL.
+func get(url string) (int, string, error) {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// viaPortForward runs check against a port-forward to the newest ready pod of a Service, asking
+// again through a new one, for up to 30 s, while it fails: a port-forward's stream can be lost
+// on a busy machine, and a pod that just became ready or began to drain can answer 503.
+func viaPortForward(t *testing.T, ns, svc string, check func(base string) error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Second) {
+		var fwd *rollout.Forward
+		if fwd, err = rollout.ForwardService(t.Context(), lab.cfg, lab.clients, ns, svc, server.PortName); err == nil {
+			err = check(fwd.URL)
+			fwd.Close()
+		}
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s through a port-forward: %v", ns, svc, err)
+		}
+	}
 }
 
 // checkRunsImageFromRegistry: every pod of the release runs the image by its registry

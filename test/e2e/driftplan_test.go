@@ -95,7 +95,7 @@ func TestASavedPlanIsAppliedExactlyOrRefused(t *testing.T) {
 		t.Errorf("deploy -plan left api at revision %d, %s, secret version %q; the plan named revision %d+1, %s, %q",
 			row.Revision, row.Image.Digest, res.Secrets["api"], api.Basis.Revision, api.Digest, api.Secret)
 	}
-	if st, _ := res.Row("status"); st.Change != "unchanged" || st.Revision != saved.Services["status"].Basis.Revision {
+	if st, _ := res.Row("status"); !st.Untouched() || st.Revision != saved.Services["status"].Basis.Revision {
 		t.Errorf("deploy -plan changed status (%s, revision %d): not in the plan", st.Change, st.Revision)
 	}
 
@@ -265,7 +265,7 @@ func TestDriftIsListedAndRepaired(t *testing.T) {
 		t.Errorf("the second deploy changed something (changed %v, notes %q): want a no-op", again.Changed, again.Notes)
 	}
 	for _, row := range again.Rows {
-		if row.Change != "unchanged" {
+		if !row.Untouched() {
 			t.Errorf("second deploy: %s %s, want unchanged", row.Service, row.Change)
 		}
 	}
@@ -308,7 +308,7 @@ func TestHPAReplicasAreNotDrift(t *testing.T) {
 		t.Fatalf("deploy: %v", err)
 	}
 	// The second replica may still be starting: "unchanged (1/2 pods ready)".
-	if row, _ := res.Row("api"); !strings.HasPrefix(row.Change, "unchanged") || len(res.Notes) != 0 {
+	if row, _ := res.Row("api"); !row.Untouched() || len(res.Notes) != 0 {
 		t.Errorf("deploy under the HPA: api %q, notes %q; want unchanged, no drift", row.Change, res.Notes)
 	}
 	r, err := p.runner(clone, "dev", deploy.ForRead, nil)
