@@ -858,7 +858,7 @@ func (r *Runner) smoke(ctx context.Context, w *Want, front *http.Client) (map[st
 		defer fwd.Close()
 		cfg, err = Smoke(ctx, fwd.URL, r.S.Env)
 		return err
-	})
+	}, func(err error) { fmt.Fprintf(r.Out, "  %s: asking again (%v)\n", name, err) })
 	if err != nil {
 		return cfg, err
 	}

@@ -41,14 +41,15 @@ var errWrongEnvironment = errors.New("wrong environment")
 var smokeRetryFor = 20 * time.Second
 
 // retrySmoke runs check until it succeeds, fails with errWrongEnvironment, or the time is up;
-// the last error is returned.
-func retrySmoke(ctx context.Context, within time.Duration, check func() error) error {
+// the last error is returned. again hears each error that is asked again.
+func retrySmoke(ctx context.Context, within time.Duration, check func() error, again func(error)) error {
 	deadline := time.Now().Add(within)
 	for {
 		err := check()
 		if err == nil || errors.Is(err, errWrongEnvironment) || time.Now().After(deadline) {
 			return err
 		}
+		again(err)
 		select {
 		case <-ctx.Done():
 			return err

@@ -171,6 +171,7 @@ func viaPortForward(t *testing.T, ns, svc string, check func(base string) error)
 		if time.Now().After(deadline) {
 			t.Fatalf("%s/%s through a port-forward: %v", ns, svc, err)
 		}
+		t.Logf("%s/%s through a port-forward: %v; asking again", ns, svc, err)
 	}
 }
 
