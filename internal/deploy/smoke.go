@@ -38,7 +38,7 @@ var errWrongEnvironment = errors.New("wrong environment")
 // smokeRetryFor is how long a smoke check may keep asking: a port-forward's stream lost on a
 // busy machine, or a pod that started draining between the list and the request, is cured by
 // asking again, through a new port-forward to the newest ready pod.
-var smokeRetryFor = 20 * time.Second
+const smokeRetryFor = 20 * time.Second
 
 // retrySmoke runs check until it succeeds, fails with errWrongEnvironment, or the time is up;
 // the last error is returned. again hears each error that is asked again.
