@@ -131,20 +131,23 @@ func frontDoorClient(t *testing.T, timeout time.Duration) *http.Client {
 	return c
 }
 
+// httpGet is a GET through the front door (or any URL on 127.0.0.1); an error ends the test.
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := frontDoorClient(t, 10*time.Second).Get(url)
+	code, body, err := getWith(frontDoorClient(t, 10*time.Second), url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return code, body
 }
 
 // get is a plain GET on 127.0.0.1, for a port-forward's URL.
 func get(url string) (int, string, error) {
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url)
+	return getWith(&http.Client{Timeout: 10 * time.Second}, url)
+}
+
+func getWith(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
